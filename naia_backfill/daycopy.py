@@ -1,0 +1,64 @@
+"""Copy one UTC day of a point set from its source into its sinks. Plain Python, used by the asset."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Sequence
+
+from naia_backfill.connectors.base import Source
+from naia_backfill.schema import conform
+from naia_backfill.sinks.base import DayTarget, Sink, SinkResult
+
+#: Sinks commit in this order: streams first, the lake last (its object is what marks a day as done),
+#: then the DuckDB view over the lake.
+COMMIT_ORDER = {"kafka": 0, "questdb": 1, "parquet": 2, "duckdb": 3}
+
+
+@dataclasses.dataclass
+class DayResult:
+    day: dt.date
+    points: int
+    samples: int
+    seconds: float
+    sinks: list[SinkResult]
+
+    @property
+    def bytes(self) -> int:
+        return sum(s.bytes for s in self.sinks)
+
+    @property
+    def uris(self) -> list[str]:
+        return [s.uri for s in self.sinks if s.uri]
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples / self.seconds if self.seconds > 0 else 0.0
+
+
+def day_window(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    return start, start + dt.timedelta(days=1)
+
+
+def copy_day(source: Source, points: Sequence[str], sinks: Sequence[Sink], target: DayTarget) -> DayResult:
+    """Stream the day from the source into every sink; all sinks commit, or the day fails and all abort."""
+    started = time.perf_counter()
+    ordered = sorted(sinks, key=lambda s: COMMIT_ORDER.get(s.kind, 1))
+    writers = []
+    try:
+        writers = [s.open_day(target) for s in ordered]
+        samples = 0
+        start, end = day_window(target.day)
+        for batch in source.fetch(points, start, end):
+            batch = conform(batch)
+            samples += batch.num_rows
+            for w in writers:
+                w.write(batch)
+        results = [w.commit() for w in writers]
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
+    return DayResult(target.day, len(points), samples, time.perf_counter() - started, results)
