@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from naia_backfill.errors import NaiaError, PointSetError, UnknownPointsError
@@ -30,14 +31,14 @@ class BadInput(click.ClickException):
     exit_code = 2
 
     def show(self, file: Any = None) -> None:
-        console.print(f"[bold red]error:[/] {self.message}", highlight=False, markup=True)
+        console.print(f"[bold red]error:[/] {escape(self.message)}", highlight=False, soft_wrap=True)
 
 
 class Failed(click.ClickException):
     exit_code = 1
 
     def show(self, file: Any = None) -> None:
-        console.print(f"[bold red]failed:[/] {self.message}", highlight=False)
+        console.print(f"[bold red]failed:[/] {escape(self.message)}", highlight=False, soft_wrap=True)
 
 
 def ensure_dagster_home() -> Path:

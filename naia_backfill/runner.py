@@ -9,6 +9,7 @@ from typing import Any
 
 import dagster as dg
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from naia_backfill.definitions import build_definitions
@@ -118,7 +119,9 @@ def run_days(
                 )
                 if not result.success:
                     failed.extend(d.isoformat() for d in chunk if not _in_run(instance, key, d, result.run_id))
-                    progress.console.print(f"[red]run {result.run_id[:8]} failed:[/] {_failure(result)}")
+                    progress.console.print(
+                        f"[red]run {result.run_id[:8]} failed:[/] {escape(_failure(result))}", soft_wrap=True
+                    )
         finally:
             watcher.stop.set()
             watcher.join()

@@ -127,7 +127,7 @@ def build_point_set_asset(point_set: PointSet) -> dg.AssetsDefinition:
                 try:
                     for day in days:
                         try:
-                            result = copy_day(source, points, sinks, DayTarget(ps.name, day, context.run_id))
+                            result = copy_day(source, points, sinks, DayTarget(ps.name, day, context.run.run_id))
                         except Exception as e:
                             failed = day.isoformat()
                             raise DayFailedError(ps.name, failed, e) from e
