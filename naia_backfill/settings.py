@@ -171,6 +171,33 @@ class QuestDBSink(Model):
 Sink = Annotated[ParquetSink | DuckDBSink | KafkaSink | QuestDBSink, Field(discriminator="kind")]
 
 
+class ValueRange(Model):
+    """Values of the points matching ``points`` (a name or a wildcard) must lie in [min, max]."""
+
+    points: str = Field(min_length=1, description="Point name or wildcard (* and ?).")
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ValueRange:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class ChecksSpec(Model):
+    """Data-quality checks run on every materialized day (Dagster asset checks and `naia-backfill validate`)."""
+
+    max_gap_seconds: float | None = Field(
+        default=None, gt=0,
+        description="Largest allowed gap between a point's events; default 3x the source's sample interval "
+        "where it has one, else unchecked.",
+    )
+    ranges: list[ValueRange] = Field(default_factory=list, description="Allowed value ranges per point pattern.")
+
+
 class PointSet(Model):
     """One point set: one daily-partitioned asset."""
 
@@ -183,6 +210,7 @@ class PointSet(Model):
     sinks: list[Sink] = Field(default_factory=lambda: [ParquetSink(kind="parquet")], min_length=1)
     chunk_days: int = Field(default=30, ge=1, le=366, description="Days per run of a backfill.")
     tags: dict[str, str] = Field(default_factory=dict, description="Extra Dagster tags of the asset.")
+    checks: ChecksSpec = Field(default_factory=ChecksSpec, description="Data-quality checks per day.")
     path: Path | None = Field(default=None, exclude=True, description="File this point set was read from.")
 
     @field_validator("sinks", mode="before")
