@@ -181,6 +181,18 @@ class S3Lake(Lake):
         self.prefix = parsed.path.strip("/")
         self.client = client
         self.part_size = max(5 * 1024 * 1024, part_size)
+        self._bucket_checked = False
+
+    def check_bucket(self) -> None:
+        """Fail clearly when the bucket is missing or the credentials are refused (some servers would
+        otherwise create a bucket on the first write)."""
+        if self._bucket_checked:
+            return
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception as e:
+            raise _s3_error(e, self.bucket) from e
+        self._bucket_checked = True
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -189,6 +201,7 @@ class S3Lake(Lake):
         return f"s3://{self.bucket}/{self._key(key)}"
 
     def open_upload(self, key: str) -> ObjectUpload:
+        self.check_bucket()
         return _S3Upload(self, self._key(key))
 
     def _list(self, prefix: str, delimiter: str | None = None) -> list[dict[str, Any]]:
