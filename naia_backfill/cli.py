@@ -192,7 +192,7 @@ def plan(obj: Ctx, point_set: str, start: str | None, end: str | None) -> None:
     """Dry run: what a backfill of these days would do. Changes nothing."""
     import dagster as dg
 
-    from naia_backfill.runner import chunks
+    from naia_backfill.lib.partitions import contiguous_chunks as chunks
 
     _, ps = obj.one(point_set)
     first, last = day_range(ps, start, end)
@@ -275,3 +275,7 @@ def simulate(name: str, args: tuple[str, ...]) -> None:
 
 def main() -> None:
     cli(prog_name="naia-backfill")
+
+
+if __name__ == "__main__":
+    main()

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import dagster as dg
 
-from naia_backfill.defs import assets, resources
+from naia_backfill.defs import assets, resources, schedules
 from naia_backfill.settings import PointSet, extra_locations, load_point_sets
 
 
 def build_definitions(point_sets: dict[str, PointSet]) -> dg.Definitions:
-    return dg.Definitions(assets=assets.point_set_assets(point_sets), resources=resources.resources(point_sets))
+    return dg.Definitions(
+        assets=assets.point_set_assets(point_sets),
+        resources=resources.resources(point_sets),
+        schedules=schedules.schedules(point_sets),
+    )
 
 
 @dg.definitions

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 import threading
 import time
 from typing import Any
+
+import psutil
 
 import dagster as dg
 from rich.console import Console
@@ -13,30 +17,57 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from naia_backfill.definitions import build_definitions
+from naia_backfill.lib import partitions
 from naia_backfill.lib.resources import LakeResource
 from naia_backfill.settings import PointSet
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def chunks(days: list[dt.date], size: int) -> list[list[dt.date]]:
-    """Contiguous runs of ``days`` split into pieces of at most ``size`` days."""
-    out: list[list[dt.date]] = []
-    for day in days:
-        last = out[-1] if out else None
-        if last and len(last) < size and (day - last[-1]).days == 1:
-            last.append(day)
-        else:
-            out.append([day])
-    return out
-
-
 def range_tags(chunk: list[dt.date]) -> dict[str, str]:
+    """Tags of a CLI run over ``chunk``: its partition range and the process that runs it."""
     return {
-        "dagster/asset_partition_range_start": chunk[0].isoformat(),
-        "dagster/asset_partition_range_end": chunk[-1].isoformat(),
+        **partitions.range_tags(chunk[0], chunk[-1]),
         "naia/launched_by": "cli",
+        "naia/host": socket.gethostname(),
+        "naia/pid": str(os.getpid()),
+        "naia/pid_started": str(int(psutil.Process().create_time())),
     }
+
+
+def _process_alive(tags: dict[str, str]) -> bool:
+    try:
+        proc = psutil.Process(int(tags["naia/pid"]))
+        return int(proc.create_time()) == int(tags.get("naia/pid_started", proc.create_time()))
+    except (psutil.NoSuchProcess, KeyError, ValueError):
+        return False
+
+
+def recover_dead_runs(instance: dg.DagsterInstance, console: Console) -> list[str]:
+    """Mark CLI runs of this host whose process died (killed, crashed) as failed and free their pool slots.
+
+    The daemon's run monitoring does this for runs it launched; in-process CLI runs have no daemon, so
+    the next CLI run does it. Without it a killed run would hold its source's pool slot for ever.
+    """
+    recovered = []
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
+            tags={"naia/launched_by": "cli", "naia/host": socket.gethostname()},
+        )
+    )
+    for record in records:
+        run = record.dagster_run
+        if not _process_alive(run.tags):
+            instance.report_run_failed(run, "the process running it is gone (killed or crashed)")
+            recovered.append(run.run_id)
+    for run_id in instance.event_log_storage.get_concurrency_run_ids():
+        run = instance.get_run_by_id(run_id)
+        if run is None or run.is_finished:
+            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+    for run_id in recovered:
+        console.print(f"run {run_id[:8]} died without finishing; marked failed, its finished days are kept")
+    return recovered
 
 
 class _Watcher(threading.Thread):
@@ -98,6 +129,7 @@ def run_days(
     if lake:
         resources["lake"] = LakeResource(url=lake)
     instance = instance or dg.DagsterInstance.get()
+    recover_dead_runs(instance, console)
     done = set() if force else instance.get_materialized_partitions(key)
     todo = [d for d in days if d.isoformat() not in done]
     if len(todo) < len(days):
@@ -112,7 +144,7 @@ def run_days(
         watcher = _Watcher(instance, key, progress, task)
         watcher.start()
         try:
-            for chunk in chunks(todo, ps.chunk_days):
+            for chunk in partitions.contiguous_chunks(todo, ps.chunk_days):
                 result = dg.materialize(
                     [asset], instance=instance, resources=resources, tags=range_tags(chunk),
                     run_config=QUIET, raise_on_error=False,

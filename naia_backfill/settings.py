@@ -211,6 +211,11 @@ class PointSet(Model):
     chunk_days: int = Field(default=30, ge=1, le=366, description="Days per run of a backfill.")
     tags: dict[str, str] = Field(default_factory=dict, description="Extra Dagster tags of the asset.")
     checks: ChecksSpec = Field(default_factory=ChecksSpec, description="Data-quality checks per day.")
+    schedule: Literal["daily", "monthly", "none"] = Field(
+        default="daily",
+        description="Which schedule keeps this point set current once its schedule is switched on: daily "
+        "(the newest complete day, every day) or monthly (the previous month's missing days, on the 1st).",
+    )
     path: Path | None = Field(default=None, exclude=True, description="File this point set was read from.")
 
     @field_validator("sinks", mode="before")

@@ -86,6 +86,24 @@ def run_metadata(results: list[DayResult], points: int, seconds: float, failed: 
     }
 
 
+def finished_in_run_group(context: dg.AssetExecutionContext, keys: list[str]) -> dict[str, str]:
+    """Days of ``keys`` already materialized by an earlier run of this run's re-execution group.
+
+    A re-executed run (from failure, or of a run killed mid-chunk and marked failed) skips them, so a
+    retry re-fetches none of the days its parent finished. Returns day -> run id.
+    """
+    root = context.run.root_run_id or context.run.tags.get("dagster/root_run_id")
+    if not root:
+        return {}
+    instance = context.instance
+    group = {root} | {r.run_id for r in instance.get_runs(filters=dg.RunsFilter(tags={"dagster/root_run_id": root}))}
+    group.discard(context.run.run_id)
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=keys), limit=10 * len(keys) + 100
+    ).records
+    return {r.partition_key: r.run_id for r in records if r.run_id in group and r.partition_key}
+
+
 def build_point_set_asset(point_set: PointSet) -> dg.AssetsDefinition:
     ps = point_set
     creds_key = credentials_key(ps)
@@ -115,6 +133,10 @@ def build_point_set_asset(point_set: PointSet) -> dg.AssetsDefinition:
     def _asset(context: dg.AssetExecutionContext):  # noqa: ANN202 - a generator that yields nothing
         credentials = getattr(context.resources, creds_key).credentials() if creds_key else None
         days = [dt.date.fromisoformat(k) for k in context.partition_keys]
+        finished = finished_in_run_group(context, list(context.partition_keys))
+        if finished:
+            context.log.info(f"{len(finished)} day(s) already done by earlier runs of this run group; not fetched again")
+            days = [d for d in days if d.isoformat() not in finished]
         started = time.perf_counter()
         results: list[DayResult] = []
         failed: str | None = None

@@ -23,3 +23,23 @@ def daily_partitions(point_set: PointSet) -> dg.DailyPartitionsDefinition:
 def last_complete_day(now: dt.datetime | None = None) -> dt.date:
     now = now or dt.datetime.now(dt.UTC)
     return now.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+
+
+def range_tags(first: dt.date, last: dt.date) -> dict[str, str]:
+    """Run tags that make one run cover the partitions ``first`` .. ``last``."""
+    return {
+        "dagster/asset_partition_range_start": first.isoformat(),
+        "dagster/asset_partition_range_end": last.isoformat(),
+    }
+
+
+def contiguous_chunks(days: list[dt.date], size: int) -> list[list[dt.date]]:
+    """Contiguous runs of ``days``, each split into pieces of at most ``size`` days."""
+    out: list[list[dt.date]] = []
+    for day in days:
+        last = out[-1] if out else None
+        if last and len(last) < size and (day - last[-1]).days == 1:
+            last.append(day)
+        else:
+            out.append([day])
+    return out
