@@ -257,7 +257,7 @@ BENCHMARKS = {
 }
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False)
 @click.argument("name", type=click.Choice(sorted(BENCHMARKS)))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def bench(name: str, args: tuple[str, ...]) -> None:
@@ -265,7 +265,7 @@ def bench(name: str, args: tuple[str, ...]) -> None:
     _passthrough(BENCHMARKS[name])(args)
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False)
 @click.argument("name", type=click.Choice(["pi-web-api"]))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def simulate(name: str, args: tuple[str, ...]) -> None:
