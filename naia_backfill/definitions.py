@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from naia_backfill.defs import assets, resources, schedules
+from naia_backfill.defs import assets, resources, schedules, sensors
 from naia_backfill.settings import PointSet, extra_locations, load_point_sets
 
 
@@ -13,6 +13,7 @@ def build_definitions(point_sets: dict[str, PointSet]) -> dg.Definitions:
         assets=assets.point_set_assets(point_sets),
         resources=resources.resources(point_sets),
         schedules=schedules.schedules(point_sets),
+        sensors=sensors.sensors(point_sets),
     )
 
 

@@ -12,6 +12,7 @@ import warnings
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from naia_backfill.connectors import build_source, resolve_points
 from naia_backfill.daycopy import DayResult, copy_day
@@ -19,6 +20,7 @@ from naia_backfill.errors import DayFailedError
 from naia_backfill.lib.partitions import daily_partitions
 from naia_backfill.lib.resources import SourceCredentials, duckdb_connect
 from naia_backfill.settings import BasicAuth, BearerAuth, PointSet
+from naia_backfill.sinks import layout
 from naia_backfill.sinks.base import DayTarget, Sink
 from naia_backfill.sinks.duckdb import DuckDBViewSink
 from naia_backfill.sinks.parquet import ParquetDaySink
@@ -27,6 +29,14 @@ from naia_backfill.sinks.parquet import ParquetDaySink
 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
 
 SINK_RESOURCE = {"parquet": "lake", "duckdb": "duckdb", "kafka": "kafka", "questdb": "questdb"}
+
+
+class PointSetRunConfig(dg.Config):
+    """Run config of a point-set asset. Empty: every point of the point set, written as the day's
+    ``all.parquet``. A list: only these points (points added at the source after their days were
+    backfilled), written as the day's ``points-<group>.parquet`` beside what is already there."""
+
+    points: list[str] = Field(default_factory=list, description="Fetch only these points (a point group).")
 
 
 def credentials_key(point_set: PointSet) -> str | None:
@@ -130,7 +140,7 @@ def build_point_set_asset(point_set: PointSet) -> dg.AssetsDefinition:
         required_resource_keys=resource_keys,
         output_required=False,
     )
-    def _asset(context: dg.AssetExecutionContext):  # noqa: ANN202 - a generator that yields nothing
+    def _asset(context: dg.AssetExecutionContext, config: PointSetRunConfig):  # noqa: ANN202 - yields nothing
         credentials = getattr(context.resources, creds_key).credentials() if creds_key else None
         days = [dt.date.fromisoformat(k) for k in context.partition_keys]
         finished = finished_in_run_group(context, list(context.partition_keys))
@@ -143,20 +153,23 @@ def build_point_set_asset(point_set: PointSet) -> dg.AssetsDefinition:
         points: list[str] = []
         try:
             with build_source(ps, credentials) as source:
-                points = resolve_points(ps, source)
+                points = source.resolve(names=config.points) if config.points else resolve_points(ps, source)
+                group = layout.group_id(points) if config.points else None
                 context.log.info(f"{len(points)} points, {len(days)} day(s) from {source.description}")
                 sinks = build_sinks(ps, context.resources)
                 try:
                     for day in days:
                         try:
-                            result = copy_day(source, points, sinks, DayTarget(ps.name, day, context.run.run_id))
+                            target = DayTarget(ps.name, day, context.run.run_id, group)
+                            result = copy_day(source, points, sinks, target)
                         except Exception as e:
                             failed = day.isoformat()
                             raise DayFailedError(ps.name, failed, e) from e
                         results.append(result)
                         context.log_event(
                             dg.AssetMaterialization(
-                                asset_key=context.asset_key, partition=day.isoformat(), metadata=day_metadata(result)
+                                asset_key=context.asset_key, partition=day.isoformat(),
+                                metadata={**day_metadata(result), "point_group": group or "all"},
                             )
                         )
                         context.log.info(
