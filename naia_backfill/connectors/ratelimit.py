@@ -1,0 +1,97 @@
+"""A request-rate limit shared by every process of this machine that reads the same source.
+
+Several Dagster runs of one source (a backfill's chunks, a sensor's runs, a CLI run) each run in their own
+process. They share one sliding log of the last ``requests`` request slots, kept in a small file and
+guarded by an exclusive ``flock``: each request books the earliest slot that keeps every window of
+``per_seconds`` within the limit, then sleeps outside the lock until it comes. The total rate never goes
+above the limit, and while requests are waiting the slots are handed out back to back, so the limit is
+used in full.
+
+The files live in ``$NAIA_RATE_LIMIT_DIR``, else ``$DAGSTER_HOME/rate_limits``, else the temp folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import struct
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def limits_dir() -> Path:
+    explicit = os.environ.get("NAIA_RATE_LIMIT_DIR")
+    if explicit:
+        return Path(explicit)
+    home = os.environ.get("DAGSTER_HOME")
+    if home:
+        return Path(home) / "rate_limits"
+    return Path(tempfile.gettempdir()) / f"naia-rate-limits-{os.getuid()}"
+
+
+class SharedRateLimiter:
+    """At most ``requests`` slots in any ``per_seconds`` window, across threads and processes."""
+
+    def __init__(
+        self,
+        key: str,
+        requests: int,
+        per_seconds: float,
+        *,
+        folder: Path | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if requests < 1 or per_seconds <= 0:
+            raise ValueError("a rate limit needs requests >= 1 and per_seconds > 0")
+        self.requests, self.per_seconds = requests, per_seconds
+        self._clock, self._sleep = clock, sleep
+        folder = folder or limits_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", key)
+        # The limit is part of the name: two settings of one source never mix their logs.
+        self.path = folder / f"{name}.{requests}per{per_seconds:g}s"
+        self._thread_lock = threading.Lock()
+        self.last_slot: float | None = None
+
+    def _read(self, fd: int) -> list[float]:
+        os.lseek(fd, 0, os.SEEK_SET)
+        data = os.read(fd, 8 * self.requests + 8)
+        n = len(data) // 8
+        return list(struct.unpack(f"<{n}d", data[: 8 * n]))
+
+    def _write(self, fd: int, slots: list[float]) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
+        os.write(fd, struct.pack(f"<{len(slots)}d", *slots))
+
+    def reserve(self) -> float:
+        """Book the next slot and return how long the caller must wait for it."""
+        with self._thread_lock:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                slots = self._read(fd)
+                now = self._clock()
+                slot = now
+                if len(slots) >= self.requests:
+                    slot = max(now, slots[-self.requests] + self.per_seconds)
+                if slots:
+                    slot = max(slot, slots[-1])
+                slots = [*slots[-(self.requests - 1):], slot] if self.requests > 1 else [slot]
+                self._write(fd, slots)
+            finally:
+                os.close(fd)  # closing releases the flock
+            self.last_slot = slot
+        return slot - now
+
+    def acquire(self) -> float:
+        """Wait for a slot; return the time waited."""
+        wait = self.reserve()
+        if wait > 0:
+            self._sleep(wait)
+        return wait
