@@ -151,7 +151,31 @@ def preflight(ps: PointSet) -> tuple[list[str], Any]:
         raise Failed(str(e)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Adds the commands defined in other modules on first use (those modules import this one)."""
+
+    extra_modules = ("naia_backfill.control_cli",)
+    _loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            import importlib
+
+            self._loaded = True
+            for module in self.extra_modules:
+                for command in importlib.import_module(module).COMMANDS:
+                    self.add_command(command)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load()
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--point-sets", "extra", multiple=True, type=click.Path(), metavar="PATH",
               help="Extra point-set file or folder (repeatable; also $NAIA_POINT_SETS).")
 @click.pass_context
