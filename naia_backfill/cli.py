@@ -154,7 +154,7 @@ def preflight(ps: PointSet) -> tuple[list[str], Any]:
 class _Group(click.Group):
     """Adds the commands defined in other modules on first use (those modules import this one)."""
 
-    extra_modules = ("naia_backfill.control_cli",)
+    extra_modules = ("naia_backfill.control_cli", "naia_backfill.validation_cli")
     _loaded = False
 
     def _load(self) -> None:

@@ -17,6 +17,7 @@ from pydantic import Field
 from naia_backfill.connectors import build_source, resolve_points
 from naia_backfill.daycopy import DayResult, copy_day
 from naia_backfill.errors import DayFailedError
+from naia_backfill.lib.checks import DayChecks, check_specs
 from naia_backfill.lib.partitions import daily_partitions
 from naia_backfill.lib.resources import SourceCredentials, duckdb_connect
 from naia_backfill.settings import BasicAuth, BearerAuth, PointSet
@@ -139,8 +140,9 @@ def build_point_set_asset(point_set: PointSet) -> dg.AssetsDefinition:
         },
         required_resource_keys=resource_keys,
         output_required=False,
+        check_specs=check_specs(ps),
     )
-    def _asset(context: dg.AssetExecutionContext, config: PointSetRunConfig):  # noqa: ANN202 - yields nothing
+    def _asset(context: dg.AssetExecutionContext, config: PointSetRunConfig):  # noqa: ANN202 - yields check outputs
         credentials = getattr(context.resources, creds_key).credentials() if creds_key else None
         days = [dt.date.fromisoformat(k) for k in context.partition_keys]
         finished = finished_in_run_group(context, list(context.partition_keys))
@@ -151,11 +153,14 @@ def build_point_set_asset(point_set: PointSet) -> dg.AssetsDefinition:
         results: list[DayResult] = []
         failed: str | None = None
         points: list[str] = []
+        checks = DayChecks(context, ps)
         try:
-            with build_source(ps, credentials) as source:
+            with build_source(ps, credentials) as source, checks:
                 points = source.resolve(names=config.points) if config.points else resolve_points(ps, source)
                 group = layout.group_id(points) if config.points else None
                 context.log.info(f"{len(points)} points, {len(days)} day(s) from {source.description}")
+                for key in sorted(finished):  # their planned check results are recorded too
+                    checks.record(dt.date.fromisoformat(key), points)
                 sinks = build_sinks(ps, context.resources)
                 try:
                     for day in days:
@@ -176,6 +181,7 @@ def build_point_set_asset(point_set: PointSet) -> dg.AssetsDefinition:
                             f"{day}: {result.samples} samples in {result.seconds:.1f}s "
                             f"({result.samples_per_second:,.0f}/s)"
                         )
+                        checks.record(day, points)
                 finally:
                     for sink in sinks:
                         sink.close()
@@ -186,6 +192,6 @@ def build_point_set_asset(point_set: PointSet) -> dg.AssetsDefinition:
                     metadata=run_metadata(results, len(points), time.perf_counter() - started, failed),
                 )
             )
-        yield from ()
+        yield from checks.outputs()
 
     return _asset
