@@ -1,0 +1,128 @@
+"""Benchmark: PI Web API streamsets response bytes -> canonical Arrow batch, on one core.
+
+Builds one realistic ``/streamsets/recorded`` response in memory (compact JSON in PI's key order, Value last,
+timestamps with 0-7 fractional digits; most streams numeric with a system state now and then, some digital,
+some string) and times :func:`naia_backfill.connectors.pi_web_api.parse_streamset` plus the batch it yields.
+``--compare`` also times ``orjson.loads`` + column comprehensions, the alternative the connector rejected.
+
+    naia-backfill bench pi-parse [--streams 100] [--values 66000] [--repeat 3] [--compare] [--no-pin]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shlex
+import statistics
+import sys
+import time
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+START_NS = 1_704_067_200_000_000_000  # 2024-01-01T00:00:00Z
+SYSTEM = ((246, "I/O Timeout"), (248, "No Data"), (254, "Shutdown"), (255, "Bad Input"))
+FLAGS_DEFAULT = b'","UnitsAbbreviation":"","Good":true,"Questionable":false,"Substituted":false,"Annotated":false'
+FLAGS_BAD = b'","UnitsAbbreviation":"","Good":false,"Questionable":false,"Substituted":false,"Annotated":false'
+
+
+def _stamps(ns: np.ndarray) -> list[str]:
+    """PI's form: UTC, 'Z', 0-7 fractional digits with trailing zeros trimmed."""
+    full = np.datetime_as_string(ns.astype("datetime64[ns]")).astype("U27").tolist()
+    return [s.rstrip("0").rstrip(".") + "Z" for s in full]
+
+
+def _state(code: int, name: str, system: bool) -> bytes:
+    return orjson.dumps({"Name": name, "Value": code, "IsSystem": system})
+
+
+def _stream(i: int, values: int, rng: np.random.Generator) -> bytes:
+    step = 86_400 * 10_000_000 // values * 100  # spread over one day, in 100 ns ticks
+    stamps = _stamps(START_NS + step * np.arange(values, dtype=np.int64))
+    kind = "digital" if i % 25 == 7 else "string" if i % 50 == 13 else "numeric"
+    if kind == "numeric":
+        vals = [orjson.dumps(v) for v in np.round(rng.normal(50, 10, values), 6).tolist()]
+    elif kind == "digital":
+        vals = [_state(int(c), ("Off", "On", "Fault")[c], False) for c in rng.integers(0, 3, values)]
+    else:
+        vals = [orjson.dumps(s) for s in rng.choice(["idle", "running", "cleaning"], values).tolist()]
+    bad = set(rng.choice(values, values // 500, replace=False).tolist()) if kind == "numeric" else set()
+    for k in bad:
+        vals[k] = _state(*SYSTEM[k % len(SYSTEM)], True)
+    items = b",".join(
+        b'{"Timestamp":"' + s.encode() + (FLAGS_BAD if k in bad else FLAGS_DEFAULT) + b',"Value":' + v + b"}"
+        for k, (s, v) in enumerate(zip(stamps, vals, strict=True))
+    )
+    head = orjson.dumps({"WebId": f"F1DPbench{i:05d}", "Name": f"BENCH{i:05d}", "Path": f"\\\\BENCH\\BENCH{i:05d}"})
+    return head[:-1] + b',"Links":{},"Items":[' + items + b'],"UnitsAbbreviation":""}'
+
+
+def build_response(streams: int, values: int, seed: int = 0) -> bytes:
+    """One streamsets response of ``streams`` streams with ``values`` events each."""
+    rng = np.random.default_rng(seed)
+    return b'{"Links":{},"Items":[' + b",".join(_stream(i, values, rng) for i in range(streams)) + b"]}"
+
+
+def _orjson_parse(body: bytes) -> int:
+    from naia_backfill.connectors.pi_web_api import TS_TYPE
+
+    items = [x for s in orjson.loads(body)["Items"] for x in s["Items"]]
+    ts = pa.array([x["Timestamp"] for x in items], pa.string()).cast(TS_TYPE)
+    vals = [x["Value"] for x in items]
+    value = pa.array([v if v.__class__ is float else None for v in vals], pa.float64())
+    flags = [pa.array([x.get(k, k == "Good") for x in items], pa.bool_())
+             for k in ("Good", "Questionable", "Substituted", "Annotated")]
+    return len(ts) + len(value) * 0 + len(flags) * 0
+
+
+def _naia_parse(body: bytes) -> int:
+    from naia_backfill.connectors.pi_web_api import parse_streamset
+
+    page = parse_streamset(body)
+    return page.batch([f"BENCH{i:05d}" for i in range(len(page.web_ids))]).num_rows
+
+
+def _time(fn, body: bytes, repeat: int) -> tuple[int, list[float], list[float]]:
+    walls, cpus, rows = [], [], 0
+    for _ in range(repeat):
+        c0, w0 = time.process_time(), time.perf_counter()
+        rows = fn(body)
+        walls.append(time.perf_counter() - w0)
+        cpus.append(time.process_time() - c0)
+    return rows, walls, cpus
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(prog="naia-backfill bench pi-parse", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--streams", type=int, default=100, help="streams in the response")
+    parser.add_argument("--values", type=int, default=66_000, help="events per stream")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs (the median is reported)")
+    parser.add_argument("--compare", action="store_true", help="also time orjson.loads + comprehensions")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
+    args = parser.parse_args(argv)
+
+    if not args.no_pin and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        pa.set_cpu_count(1)
+    built = time.perf_counter()
+    body = build_response(args.streams, args.values)
+    print(f"response: {args.streams} streams x {args.values:,} values, {len(body) / 1e6:,.0f} MB JSON "
+          f"(built in {time.perf_counter() - built:.1f}s)")
+    variants = [("naia msgspec", _naia_parse)] + ([("orjson dicts", _orjson_parse)] if args.compare else [])
+    for name, fn in variants:
+        rows, walls, cpus = _time(fn, body, args.repeat)
+        wall, cpu = statistics.median(walls), statistics.median(cpus)
+        print(f"{name:13s} {rows:,} samples: median {wall:.3f}s wall, {cpu:.3f}s CPU -> "
+              f"{rows / wall / 1e6:.2f}M samples/s wall, {rows / cpu / 1e6:.2f}M samples/s per CPU-second "
+              f"(best {rows / min(walls) / 1e6:.2f}M/s)")
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB; pinned to one CPU: "
+          f"{not args.no_pin}")
+    print("command: naia-backfill bench pi-parse " + shlex.join(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
