@@ -27,6 +27,7 @@ import orjson
 import tenacity
 
 from naia_backfill.connectors.base import Credentials
+from naia_backfill.connectors.ratelimit import SharedRateLimiter, next_slot
 from naia_backfill.errors import SourceError
 from naia_backfill.settings import HttpSourceBase, RateLimit
 
@@ -176,11 +177,7 @@ class RateLimiter:
         """Book the next slot and return how long the caller must wait for it."""
         with self._lock:
             now = self._clock()
-            slot = now
-            if len(self._slots) == self.requests:
-                slot = max(now, self._slots[0] + self.per_seconds)
-            if self._slots:
-                slot = max(slot, self._slots[-1])
+            slot = next_slot(self._slots, now, self.requests, self.per_seconds)
             self._slots.append(slot)
             return slot - now
 
@@ -192,18 +189,19 @@ class RateLimiter:
         return wait
 
 
-_limiters: dict[str, RateLimiter] = {}
+_limiters: dict[str, SharedRateLimiter] = {}
 _limiters_lock = threading.Lock()
 
 
-def rate_limiter_for(key: str, limit: RateLimit | None) -> RateLimiter | None:
-    """The process-wide limiter of a source (keyed by its pool name); the first limit registered wins."""
+def rate_limiter_for(key: str, limit: RateLimit | None) -> SharedRateLimiter | None:
+    """The limiter of a source (keyed by its pool name), shared by its threads in this process and by every
+    other process of this machine reading the same source; the first limit registered here wins."""
     if limit is None:
         return None
     with _limiters_lock:
         limiter = _limiters.get(key)
         if limiter is None:
-            limiter = _limiters[key] = RateLimiter(limit.requests, limit.per_seconds)
+            limiter = _limiters[key] = SharedRateLimiter(key, limit.requests, limit.per_seconds)
         elif (limiter.requests, limiter.per_seconds) != (limit.requests, limit.per_seconds):
             log.warning(
                 "source %s: rate limit %s/%ss ignored, the process already limits it to %s/%ss",
@@ -327,7 +325,7 @@ def build_client(
     credentials: Credentials,
     *,
     transport: httpx.BaseTransport | None = None,
-    limiter: RateLimiter | None = None,
+    limiter: RateLimiter | SharedRateLimiter | None = None,
 ) -> httpx.Client:
     """An ``httpx.Client`` for an HTTP source; every request it sends waits for the source's rate limiter.
 

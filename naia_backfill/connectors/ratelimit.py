@@ -19,8 +19,19 @@ import struct
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+
+def next_slot(slots: Sequence[float], now: float, requests: int, per_seconds: float) -> float:
+    """The earliest time, not before ``now`` nor before the last booked slot, that keeps every window of
+    ``per_seconds`` within ``requests`` slots, given the booked ``slots`` (ascending)."""
+    slot = now
+    if len(slots) >= requests:
+        slot = max(now, slots[-requests] + per_seconds)
+    if slots:
+        slot = max(slot, slots[-1])
+    return slot
 
 
 def limits_dir() -> Path:
@@ -77,11 +88,7 @@ class SharedRateLimiter:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 slots = self._read(fd)
                 now = self._clock()
-                slot = now
-                if len(slots) >= self.requests:
-                    slot = max(now, slots[-self.requests] + self.per_seconds)
-                if slots:
-                    slot = max(slot, slots[-1])
+                slot = next_slot(slots, now, self.requests, self.per_seconds)
                 slots = [*slots[-(self.requests - 1):], slot] if self.requests > 1 else [slot]
                 self._write(fd, slots)
             finally:

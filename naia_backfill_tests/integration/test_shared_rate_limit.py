@@ -1,0 +1,63 @@
+"""Several processes reading one source share its request-rate limit: never above it, and fully used
+while every process has requests waiting. Measured at the PI Web API simulator, over real sockets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from naia_backfill.simulators.pi_web_api import PiSimulator, SimPoint, serve
+from naia_backfill_tests.conftest import write_point_set
+
+pytestmark = pytest.mark.integration
+
+LIMIT, PER = 8, 1.0
+PROCESSES, CALLS = 3, 12
+
+WORKER = """
+import pathlib, sys, time
+from naia_backfill.connectors import build_source
+from naia_backfill.settings import load_point_set
+ps = load_point_set(sys.argv[1])
+ready, go = pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+with build_source(ps) as source:
+    ready.touch()
+    while not go.exists():
+        time.sleep(0.002)
+    for _ in range(int(sys.argv[4])):
+        assert source.list_points("PLANT.*")
+"""
+
+
+def test_processes_share_one_limit_and_use_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("NAIA_RATE_LIMIT_DIR", str(tmp_path / "limits"))
+    sim = PiSimulator(seed=1, points=[SimPoint(f"PLANT.{i}") for i in range(5)])
+    with serve(sim) as url:
+        path = write_point_set(tmp_path, "plant", points={"name_filter": "PLANT.*"}, source={
+            "kind": "pi_web_api", "base_url": url, "data_server": "PISRV1",
+            "rate_limit": {"requests": LIMIT, "per_seconds": PER}})
+        go = tmp_path / "go"
+        ready = [tmp_path / f"ready{i}" for i in range(PROCESSES)]
+        procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(path), str(r), str(go), str(CALLS)],
+                                  stderr=subprocess.PIPE) for r in ready]
+        deadline = time.monotonic() + 120
+        while not all(r.exists() for r in ready):  # every worker imported and waiting before the first request
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "workers did not start"
+            time.sleep(0.05)
+        sim.clear_log()
+        go.touch()
+        for p in procs:
+            assert p.wait(timeout=120) == 0, p.stderr.read().decode()[-2000:]
+        times = sorted(e["time"] for e in sim.request_log)
+    n = len(times)
+    assert n >= PROCESSES * CALLS
+    # Never above the limit: any LIMIT+1 consecutive arrivals span at least the window (a little slack for
+    # the network between the limiter's slot and the server's clock).
+    assert min(times[i + LIMIT] - times[i] for i in range(n - LIMIT)) >= PER * 0.9
+    # Used in full while work waits: after the first window, requests arrive at the limit's pace.
+    rate = (n - LIMIT) / (times[-1] - times[0])
+    assert rate >= 0.9 * LIMIT / PER, f"{rate:.1f} requests/s, limit {LIMIT / PER:g}/s"
