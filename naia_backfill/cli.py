@@ -265,6 +265,14 @@ def run(obj: Ctx, point_set: str, start: str | None, end: str | None, lake: str 
         raise Failed(f"{len(failed)} day(s) failed: {', '.join(failed)}")
 
 
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def consume(args: tuple[str, ...]) -> None:
+    """Move the realtime and backfill Kafka topics into QuestDB (offsets committed after QuestDB accepts).
+    `consume --help` for options; SIGTERM drains and exits."""
+    _passthrough("naia_backfill.consumer")(args)
+
+
 def _passthrough(module: str) -> Any:
     def call(args: tuple[str, ...]) -> None:
         import importlib

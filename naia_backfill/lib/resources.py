@@ -16,6 +16,8 @@ from naia_backfill.connectors.base import Credentials
 from naia_backfill.sinks.lake import Lake, lake_from_url
 
 DEFAULT_DUCKDB_PATH = "data/naia.duckdb"
+DEFAULT_KAFKA = "127.0.0.1:9092"
+DEFAULT_QUESTDB_HTTP = "127.0.0.1:9000"
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -55,3 +57,26 @@ def duckdb_connect(resource: DuckDBResource) -> Any:
             yield conn
 
     return connect
+
+
+class KafkaResource(dg.ConfigurableResource):
+    """Kafka brokers for the backfill topic; default $NAIA_KAFKA_BOOTSTRAP, else 127.0.0.1:9092."""
+
+    bootstrap_servers: str | None = Field(default=None, description="host:port[,host:port]")
+
+    def sink(self, settings: Any) -> Any:
+        from naia_backfill.sinks.kafka import KafkaDaySink
+
+        servers = self.bootstrap_servers or os.environ.get("NAIA_KAFKA_BOOTSTRAP") or DEFAULT_KAFKA
+        return KafkaDaySink(settings, servers)
+
+
+class QuestDBResource(dg.ConfigurableResource):
+    """QuestDB's HTTP endpoint (ILP over HTTP and REST); default $NAIA_QUESTDB_HTTP, else 127.0.0.1:9000."""
+
+    http_addr: str | None = Field(default=None, description="host:port of QuestDB's HTTP server")
+
+    def sink(self, settings: Any) -> Any:
+        from naia_backfill.sinks.questdb import QuestDBDaySink
+
+        return QuestDBDaySink(settings, self.http_addr or os.environ.get("NAIA_QUESTDB_HTTP") or DEFAULT_QUESTDB_HTTP)
