@@ -11,7 +11,6 @@ server's message. Nothing here logs or raises a credential: logged URLs carry no
 
 from __future__ import annotations
 
-import collections
 import email.utils
 import importlib.metadata
 import logging
@@ -27,7 +26,7 @@ import orjson
 import tenacity
 
 from naia_backfill.connectors.base import Credentials
-from naia_backfill.connectors.ratelimit import SharedRateLimiter, next_slot
+from naia_backfill.connectors.ratelimit import RateLimiter, SharedRateLimiter
 from naia_backfill.errors import SourceError
 from naia_backfill.settings import HttpSourceBase, RateLimit
 
@@ -150,50 +149,11 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (TransientError, *RETRY_EXCEPTIONS))
 
 
-class RateLimiter:
-    """At most ``requests`` acquisitions in any window of ``per_seconds`` seconds (a sliding log).
-
-    Each caller reserves the earliest slot that keeps every window within the limit, then sleeps outside the
-    lock until it, so concurrent threads are served in order. A token bucket would let up to twice the limit
-    through a window that straddles a refill; the log of the last ``requests`` slots cannot.
-    """
-
-    def __init__(
-        self,
-        requests: int,
-        per_seconds: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if requests < 1 or per_seconds <= 0:
-            raise ValueError("a rate limit needs requests >= 1 and per_seconds > 0")
-        self.requests, self.per_seconds = requests, per_seconds
-        self._clock, self._sleep = clock, sleep
-        self._slots: collections.deque[float] = collections.deque(maxlen=requests)
-        self._lock = threading.Lock()
-
-    def reserve(self) -> float:
-        """Book the next slot and return how long the caller must wait for it."""
-        with self._lock:
-            now = self._clock()
-            slot = next_slot(self._slots, now, self.requests, self.per_seconds)
-            self._slots.append(slot)
-            return slot - now
-
-    def acquire(self) -> float:
-        """Wait for a slot; return the time waited."""
-        wait = self.reserve()
-        if wait > 0:
-            self._sleep(wait)
-        return wait
-
-
 _limiters: dict[str, SharedRateLimiter] = {}
 _limiters_lock = threading.Lock()
 
 
-def rate_limiter_for(key: str, limit: RateLimit | None) -> SharedRateLimiter | None:
+def rate_limiter_for(key: str, limit: RateLimit | None) -> RateLimiter | None:
     """The limiter of a source (keyed by its pool name), shared by its threads in this process and by every
     other process of this machine reading the same source; the first limit registered here wins."""
     if limit is None:
@@ -325,7 +285,7 @@ def build_client(
     credentials: Credentials,
     *,
     transport: httpx.BaseTransport | None = None,
-    limiter: RateLimiter | SharedRateLimiter | None = None,
+    limiter: RateLimiter | None = None,
 ) -> httpx.Client:
     """An ``httpx.Client`` for an HTTP source; every request it sends waits for the source's rate limiter.
 

@@ -1,4 +1,5 @@
-"""A request-rate limit shared by every process of this machine that reads the same source.
+"""Request-rate limits: per process (:class:`RateLimiter`) and shared by every process of this machine
+that reads the same source (:class:`SharedRateLimiter`).
 
 Several Dagster runs of one source (a backfill's chunks, a sensor's runs, a CLI run) each run in their own
 process. They share one sliding log of the last ``requests`` request slots, kept in a small file and
@@ -12,6 +13,7 @@ The files live in ``$NAIA_RATE_LIMIT_DIR``, else ``$DAGSTER_HOME/rate_limits``, 
 
 from __future__ import annotations
 
+import collections
 import fcntl
 import os
 import re
@@ -44,8 +46,51 @@ def limits_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"naia-rate-limits-{os.getuid()}"
 
 
-class SharedRateLimiter:
-    """At most ``requests`` slots in any ``per_seconds`` window, across threads and processes."""
+class RateLimiter:
+    """At most ``requests`` acquisitions in any window of ``per_seconds`` seconds (a sliding log), in one
+    process.
+
+    Each caller reserves the earliest slot that keeps every window within the limit, then sleeps outside the
+    lock until it, so concurrent threads are served in order. A token bucket would let up to twice the limit
+    through a window that straddles a refill; the log of the last ``requests`` slots cannot.
+    """
+
+    def __init__(
+        self,
+        requests: int,
+        per_seconds: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if requests < 1 or per_seconds <= 0:
+            raise ValueError("a rate limit needs requests >= 1 and per_seconds > 0")
+        self.requests, self.per_seconds = requests, per_seconds
+        self._clock, self._sleep = clock, sleep
+        self._slots: collections.deque[float] = collections.deque(maxlen=requests)
+        self._thread_lock = threading.Lock()
+        self.last_slot: float | None = None
+
+    def reserve(self) -> float:
+        """Book the next slot and return how long the caller must wait for it."""
+        with self._thread_lock:
+            now = self._clock()
+            slot = next_slot(self._slots, now, self.requests, self.per_seconds)
+            self._slots.append(slot)
+            self.last_slot = slot
+            return slot - now
+
+    def acquire(self) -> float:
+        """Wait for a slot; return the time waited."""
+        wait = self.reserve()
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+
+class SharedRateLimiter(RateLimiter):
+    """At most ``requests`` slots in any ``per_seconds`` window, across threads and processes: the log of
+    booked slots lives in a file instead of memory."""
 
     def __init__(
         self,
@@ -57,17 +102,12 @@ class SharedRateLimiter:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if requests < 1 or per_seconds <= 0:
-            raise ValueError("a rate limit needs requests >= 1 and per_seconds > 0")
-        self.requests, self.per_seconds = requests, per_seconds
-        self._clock, self._sleep = clock, sleep
+        super().__init__(requests, per_seconds, clock=clock, sleep=sleep)
         folder = folder or limits_dir()
         folder.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", key)
         # The limit is part of the name: two settings of one source never mix their logs.
         self.path = folder / f"{name}.{requests}per{per_seconds:g}s"
-        self._thread_lock = threading.Lock()
-        self.last_slot: float | None = None
 
     def _read(self, fd: int) -> list[float]:
         os.lseek(fd, 0, os.SEEK_SET)
@@ -95,10 +135,3 @@ class SharedRateLimiter:
                 os.close(fd)  # closing releases the flock
             self.last_slot = slot
         return slot - now
-
-    def acquire(self) -> float:
-        """Wait for a slot; return the time waited."""
-        wait = self.reserve()
-        if wait > 0:
-            self._sleep(wait)
-        return wait
