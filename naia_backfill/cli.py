@@ -285,6 +285,7 @@ def _passthrough(module: str) -> Any:
 BENCHMARKS = {
     "synthetic": "naia_backfill.benchmarks.synthetic_parquet",
     "pi-parse": "naia_backfill.benchmarks.pi_parse",
+    "pi-end-to-end": "naia_backfill.benchmarks.pi_end_to_end",
     "streaming": "naia_backfill.benchmarks.streaming",
 }
 
