@@ -110,7 +110,7 @@ class PiWebApiSource(HttpSourceBase):
     data_server: str = Field(description="Name of the PI Data Archive (data server) holding the points.")
     auth: Auth = Field(default_factory=lambda: NoAuth(kind="none"))
     max_count: int = Field(default=150_000, ge=1, le=10_000_000, description="maxCount per request and stream.")
-    points_per_request: int = Field(default=100, ge=1, le=5000, description="Streams per streamsets request.")
+    points_per_request: int = Field(default=50, ge=1, le=5000, description="Streams per streamsets request.")
 
 
 Source = Annotated[SyntheticSource | PiWebApiSource, Field(discriminator="kind")]

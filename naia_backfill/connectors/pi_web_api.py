@@ -36,7 +36,7 @@ from naia_backfill.connectors.http import (
     Retrier,
     TransientError,
     build_client,
-    check_response,
+    get_body,
     retrier_for,
     status_error,
 )
@@ -287,9 +287,9 @@ class PiWebApiConnector(Source):
 
     def _get_json(self, path: str, params: Any, what: str) -> Any:
         def attempt() -> Any:
-            response = check_response(self.client.get(path, params=params), what)
+            body = get_body(self.client, path, params, what)
             try:
-                return orjson.loads(response.content)
+                return orjson.loads(body)
             except orjson.JSONDecodeError as e:
                 raise TransientError(f"{what}: cut-off or malformed response body ({e})") from e
 
@@ -400,8 +400,7 @@ class PiWebApiConnector(Source):
         ]
 
         def attempt() -> StreamsPage:
-            response = check_response(self.client.get("streamsets/recorded", params=params), what)
-            return parse_streamset(response.content, what)
+            return parse_streamset(get_body(self.client, "streamsets/recorded", params, what), what)
 
         page = self.retrier.call(attempt, what)
         if len(page.web_ids) != len(group):

@@ -80,7 +80,7 @@ def test_new_point_history_is_added_to_materialized_days_only(workdir: Path):
     truth = sim.truth(["PLANT.A3"], start, start + dt.timedelta(days=3))
     with duckdb.connect(str(workdir / "naia.duckdb"), read_only=True) as con:
         per_point = dict(con.sql("SELECT point, count(*) FROM plant GROUP BY point").fetchall())
-        rows = con.sql("SELECT * EXCLUDE (point_set, date) FROM plant WHERE point = 'PLANT.A3' ORDER BY ts").fetch_arrow_table()
+        rows = con.sql("SELECT * EXCLUDE (point_set, date) FROM plant WHERE point = 'PLANT.A3' ORDER BY ts").to_arrow_table()
     assert set(per_point) == {"PLANT.A1", "PLANT.A2", "PLANT.B1", "PLANT.A3"}
     assert per_point["PLANT.A3"] == truth.num_rows > 0
     # DuckDB reads tz-aware nanosecond timestamps as microseconds (the Parquet objects keep 100 ns ticks).
