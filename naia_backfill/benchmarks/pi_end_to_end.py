@@ -156,7 +156,7 @@ def _run_dlt(url: str, points: int, days: int, work: str) -> int:
     from dlt.sources.helpers.rest_client.paginators import OffsetPaginator
     from dlt.sources.rest_api import rest_api_source
 
-    from naia_backfill.connectors.pi_web_api import iso, to_ns
+    from naia_backfill.connectors.pi_web_api_json import iso, to_ns
 
     max_count = DLT_MAX_COUNT
     pipeline = dlt.pipeline(

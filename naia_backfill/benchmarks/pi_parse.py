@@ -2,7 +2,7 @@
 
 Builds one realistic ``/streamsets/recorded`` response in memory (compact JSON in PI's key order, Value last,
 timestamps with 0-7 fractional digits; most streams numeric with a system state now and then, some digital,
-some string) and times :func:`naia_backfill.connectors.pi_web_api.parse_streamset` plus the batch it yields.
+some string) and times :func:`naia_backfill.connectors.pi_web_api_json.parse_streamset` plus the batch it yields.
 ``--compare`` also times ``orjson.loads`` + column comprehensions, the alternative the connector rejected.
 
     naia-backfill bench pi-parse [--streams 100] [--values 66000] [--repeat 3] [--compare] [--no-pin]
@@ -66,7 +66,7 @@ def build_response(streams: int, values: int, seed: int = 0) -> bytes:
 
 
 def _orjson_parse(body: bytes) -> int:
-    from naia_backfill.connectors.pi_web_api import TS_TYPE
+    from naia_backfill.connectors.pi_web_api_json import TS_TYPE
 
     items = [x for s in orjson.loads(body)["Items"] for x in s["Items"]]
     ts = pa.array([x["Timestamp"] for x in items], pa.string()).cast(TS_TYPE)
@@ -78,7 +78,7 @@ def _orjson_parse(body: bytes) -> int:
 
 
 def _naia_parse(body: bytes) -> int:
-    from naia_backfill.connectors.pi_web_api import parse_streamset
+    from naia_backfill.connectors.pi_web_api_json import parse_streamset
 
     page = parse_streamset(body)
     return page.batch([f"BENCH{i:05d}" for i in range(len(page.web_ids))]).num_rows

@@ -15,7 +15,8 @@ import pytest
 
 from naia_backfill.connectors import http
 from naia_backfill.connectors.base import Credentials
-from naia_backfill.connectors.pi_web_api import PiWebApiConnector, build_pi_web_api, iso, parse_streamset
+from naia_backfill.connectors.pi_web_api import PiWebApiConnector, build_pi_web_api
+from naia_backfill.connectors.pi_web_api_json import iso, parse_streamset
 from naia_backfill.errors import SourceError, UnknownPointsError
 from naia_backfill.schema import SAMPLE_SCHEMA, conform
 from naia_backfill.settings import PiWebApiSource
