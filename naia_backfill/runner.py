@@ -9,9 +9,8 @@ import threading
 import time
 from typing import Any
 
-import psutil
-
 import dagster as dg
+import psutil
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn

@@ -6,6 +6,7 @@ import abc
 import dataclasses
 import datetime as dt
 from collections.abc import Iterator, Sequence
+from typing import Self
 
 import pyarrow as pa
 
@@ -73,7 +74,7 @@ class Source(abc.ABC):
     def close(self) -> None:
         """Release connections."""
 
-    def __enter__(self) -> Source:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -142,7 +142,7 @@ def build_point_set_asset(point_set: PointSet) -> dg.AssetsDefinition:
         output_required=False,
         check_specs=check_specs(ps),
     )
-    def _asset(context: dg.AssetExecutionContext, config: PointSetRunConfig):  # noqa: ANN202 - yields check outputs
+    def _asset(context: dg.AssetExecutionContext, config: PointSetRunConfig):
         credentials = getattr(context.resources, creds_key).credentials() if creds_key else None
         days = [dt.date.fromisoformat(k) for k in context.partition_keys]
         finished = finished_in_run_group(context, list(context.partition_keys))

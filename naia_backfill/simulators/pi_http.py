@@ -56,13 +56,13 @@ class _Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return "Microsoft-HTTPAPI/2.0"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._dispatch()
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET  # noqa: N815
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET
 
     def _dispatch(self) -> None:
         started, cpu = time.time(), time.thread_time()

@@ -124,7 +124,7 @@ class _LocalUpload(ObjectUpload):
         super().__init__()
         self.final = final
         self.tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
-        self._f = open(self.tmp, "wb")  # noqa: SIM115 - closed in commit/abort
+        self._f = open(self.tmp, "wb")
         self._size = 0
 
     def write(self, b: Any) -> int:
@@ -315,7 +315,7 @@ class _S3Upload(ObjectUpload):
         if self._upload_id is not None:
             try:
                 self.lake.client.abort_multipart_upload(Bucket=self.lake.bucket, Key=self.key, UploadId=self._upload_id)
-            except Exception:  # noqa: BLE001 - abort must not mask the error that caused it
+            except Exception:
                 pass
         self._buf.clear()
         super().close()

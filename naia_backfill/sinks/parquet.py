@@ -87,6 +87,6 @@ class ParquetDayWriter(DayWriter):
     def abort(self) -> None:
         try:
             self._writer.close()
-        except Exception:  # noqa: BLE001 - the upload is discarded anyway
+        except Exception:
             pass
         self._upload.abort()

@@ -147,7 +147,7 @@ def dagster_dev(folder: Path, point_sets: Path, *, assets: list[str] | None = No
     with server.log.open("wb") as log:
         proc = subprocess.Popen(
             command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=_restore_signals,  # noqa: PLW1509 - only way to un-ignore signals
+            start_new_session=True, preexec_fn=_restore_signals,
         )
     try:
         _wait_ready(server, proc, assets or [])

@@ -30,7 +30,7 @@ def s3_rows(env, prefix: str) -> int:
                       aws_access_key_id=env.s3_access_key, aws_secret_access_key=env.s3_secret_key)
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=env.s3_bucket, Prefix=prefix).get("Contents", [])]
     assert len(keys) == 3 and all(k.endswith("/all.parquet") for k in keys)
-    body = lambda k: io.BytesIO(s3.get_object(Bucket=env.s3_bucket, Key=k)["Body"].read())  # noqa: E731
+    body = lambda k: io.BytesIO(s3.get_object(Bucket=env.s3_bucket, Key=k)["Body"].read())
     return sum(pq.read_metadata(body(k)).num_rows for k in keys)
 
 

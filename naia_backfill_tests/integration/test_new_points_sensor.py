@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import dagster as dg
 import duckdb
