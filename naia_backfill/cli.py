@@ -94,22 +94,23 @@ class Ctx:
     def __init__(self, extra: tuple[str, ...]) -> None:
         self.extra = [*extra_locations(), *extra]
 
-    def point_sets(self, also: str | None = None) -> dict[str, PointSet]:
+    def point_sets(self) -> dict[str, PointSet]:
         try:
-            sets = load_point_sets(self.extra)
-            if also and Path(also).is_file():
-                ps = load_point_set(also)
-                if ps.name in sets and sets[ps.name].path != ps.path:
-                    raise PointSetError(f"{also}: point set name {ps.name!r} is already used by {sets[ps.name].path}")
-                sets[ps.name] = ps
+            return load_point_sets(self.extra)
         except PointSetError as e:
             raise BadInput(str(e)) from None
-        return sets
 
     def one(self, name_or_file: str) -> tuple[dict[str, PointSet], PointSet]:
-        sets = self.point_sets(name_or_file)
+        sets = self.point_sets()
         if Path(name_or_file).is_file():
-            return sets, load_point_set(name_or_file)
+            try:
+                ps = load_point_set(name_or_file)
+            except PointSetError as e:
+                raise BadInput(str(e)) from None
+            if ps.name in sets and sets[ps.name].path != ps.path:
+                raise BadInput(f"{name_or_file}: point set name {ps.name!r} is already used by {sets[ps.name].path}")
+            sets[ps.name] = ps
+            return sets, ps
         if name_or_file not in sets:
             known = ", ".join(sorted(sets)) or "none"
             raise BadInput(f"no point set named {name_or_file!r} (known: {known}) and no such file")
@@ -119,22 +120,12 @@ class Ctx:
 def source_credentials(ps: PointSet) -> Any:
     """Credentials for a preflight check, from the environment variables the point set names."""
     from naia_backfill.connectors import Credentials
-    from naia_backfill.settings import BasicAuth, BearerAuth
 
-    auth = getattr(ps.source, "auth", None)
-    names = []
-    if isinstance(auth, BasicAuth):
-        names = [auth.username_env, auth.password_env]
-    elif isinstance(auth, BearerAuth):
-        names = [auth.token_env]
-    missing = [n for n in names if not os.environ.get(n)]
+    names = ps.secret_env()
+    missing = [env for env in names.values() if not os.environ.get(env)]
     if missing:
         raise BadInput(f"point set {ps.name!r} needs the environment variable(s) {', '.join(missing)}")
-    if isinstance(auth, BasicAuth):
-        return Credentials(username=os.environ[auth.username_env], password=os.environ[auth.password_env])
-    if isinstance(auth, BearerAuth):
-        return Credentials(token=os.environ[auth.token_env])
-    return Credentials()
+    return Credentials(**{field: os.environ[env] for field, env in names.items()})
 
 
 def preflight(ps: PointSet) -> tuple[list[str], Any]:

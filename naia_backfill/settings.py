@@ -237,6 +237,16 @@ class PointSet(Model):
             raise ValueError("the duckdb sink queries the Parquet lake: add the parquet sink too")
         return self
 
+    def secret_env(self) -> dict[str, str]:
+        """The environment variables holding the source's secrets, by credential field
+        (``username``/``password`` for basic auth, ``token`` for bearer auth)."""
+        auth = getattr(self.source, "auth", None)
+        if isinstance(auth, BasicAuth):
+            return {"username": auth.username_env, "password": auth.password_env}
+        if isinstance(auth, BearerAuth):
+            return {"token": auth.token_env}
+        return {}
+
     def sink(self, kind: str) -> Any:
         return next((s for s in self.sinks if s.kind == kind), None)
 

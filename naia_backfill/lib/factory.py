@@ -20,7 +20,7 @@ from naia_backfill.errors import DayFailedError
 from naia_backfill.lib.checks import DayChecks, check_specs
 from naia_backfill.lib.partitions import daily_partitions
 from naia_backfill.lib.resources import SourceCredentials, duckdb_connect
-from naia_backfill.settings import BasicAuth, BearerAuth, PointSet
+from naia_backfill.settings import PointSet
 from naia_backfill.sinks import layout
 from naia_backfill.sinks.base import DayTarget, Sink
 from naia_backfill.sinks.duckdb import DuckDBViewSink
@@ -41,18 +41,13 @@ class PointSetRunConfig(dg.Config):
 
 
 def credentials_key(point_set: PointSet) -> str | None:
-    auth = getattr(point_set.source, "auth", None)
-    return f"{point_set.name}_credentials" if isinstance(auth, BasicAuth | BearerAuth) else None
+    return f"{point_set.name}_credentials" if point_set.secret_env() else None
 
 
 def credentials_resource(point_set: PointSet) -> SourceCredentials | None:
     """Secrets named by the point set, read from the environment when a run starts."""
-    auth = getattr(point_set.source, "auth", None)
-    if isinstance(auth, BasicAuth):
-        return SourceCredentials(username=dg.EnvVar(auth.username_env), password=dg.EnvVar(auth.password_env))
-    if isinstance(auth, BearerAuth):
-        return SourceCredentials(token=dg.EnvVar(auth.token_env))
-    return None
+    names = point_set.secret_env()
+    return SourceCredentials(**{field: dg.EnvVar(env) for field, env in names.items()}) if names else None
 
 
 def build_sinks(point_set: PointSet, resources: Any) -> list[Sink]:

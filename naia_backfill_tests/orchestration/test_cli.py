@@ -115,3 +115,17 @@ def test_lake_option_overrides_the_environment(workdir: Path, plant: Path):
     assert res.exit_code == 0
     assert (workdir / "other/point_set=plant/date=2024-01-01/all.parquet").is_file()
     assert not (workdir / "lake").exists()
+
+
+def test_missing_credential_variables_exit_2_without_their_values(workdir: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("NAIA_TEST_PI_USER", "operator")
+    monkeypatch.delenv("NAIA_TEST_PI_PASS", raising=False)
+    path = write_point_set(workdir, "plant_pi", points={"names": ["SINUSOID"]}, source={
+        "kind": "pi_web_api", "base_url": "http://127.0.0.1:9/piwebapi", "data_server": "PISRV1",
+        "auth": {"kind": "basic", "username_env": "NAIA_TEST_PI_USER", "password_env": "NAIA_TEST_PI_PASS"}})
+    res = invoke("run", str(path), "--start", "2024-01-01", "--end", "2024-01-01")
+    assert res.exit_code == 2
+    assert "needs the environment variable(s) NAIA_TEST_PI_PASS" in res.output
+    assert "operator" not in res.output
+    assert not (workdir / "lake").exists()
+    assert not dg.DagsterInstance.get().get_run_records()

@@ -112,3 +112,15 @@ def test_model_is_frozen_and_typed():
     assert ps.points.name_filter == "*"
     with pytest.raises(Exception, match="frozen"):
         ps.name = "y"  # type: ignore[misc]
+
+
+def test_secret_env_names_the_variables_by_credential_field(tmp_path: Path):
+    base = {"kind": "pi_web_api", "base_url": "https://pi/piwebapi", "data_server": "S"}
+    basic = load_point_set(write_point_set(tmp_path, "basic", source={
+        **base, "auth": {"kind": "basic", "username_env": "PI_USER", "password_env": "PI_PASS"}}))
+    bearer = load_point_set(write_point_set(tmp_path, "bearer", source={
+        **base, "auth": {"kind": "bearer", "token_env": "PI_TOKEN"}}))
+    assert basic.secret_env() == {"username": "PI_USER", "password": "PI_PASS"}
+    assert bearer.secret_env() == {"token": "PI_TOKEN"}
+    assert load_point_set(write_point_set(tmp_path, "anon", source=base)).secret_env() == {}
+    assert load_point_set(write_point_set(tmp_path, "syn")).secret_env() == {}
