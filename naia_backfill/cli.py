@@ -274,10 +274,10 @@ def _passthrough(module: str) -> Any:
 
 
 BENCHMARKS = {
-    "synthetic": "naia_backfill.benchmarks.synthetic_parquet",
-    "pi-parse": "naia_backfill.benchmarks.pi_parse",
-    "pi-end-to-end": "naia_backfill.benchmarks.pi_end_to_end",
-    "streaming": "naia_backfill.benchmarks.streaming",
+    "synthetic": "naia_backfill.dev.benchmarks.synthetic_parquet",
+    "pi-parse": "naia_backfill.dev.benchmarks.pi_parse",
+    "pi-end-to-end": "naia_backfill.dev.benchmarks.pi_end_to_end",
+    "streaming": "naia_backfill.dev.benchmarks.streaming",
 }
 
 
@@ -294,7 +294,7 @@ def bench(name: str, args: tuple[str, ...]) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def simulate(name: str, args: tuple[str, ...]) -> None:
     """Serve a source simulator on 127.0.0.1 (for tests and demos). `simulate pi-web-api --help`."""
-    _passthrough("naia_backfill.simulators.pi_web_api")(args)
+    _passthrough("naia_backfill.dev.simulators.pi_web_api.simulator")(args)
 
 
 def main() -> None:

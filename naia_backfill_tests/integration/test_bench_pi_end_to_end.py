@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from naia_backfill.benchmarks import pi_end_to_end as bench
-from naia_backfill.simulators.pi_web_api import PiSimulator
+from naia_backfill.dev.benchmarks import pi_end_to_end as bench
+from naia_backfill.dev.simulators.pi_web_api.simulator import PiSimulator
 
 pytestmark = pytest.mark.integration
 

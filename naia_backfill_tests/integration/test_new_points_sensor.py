@@ -14,7 +14,7 @@ import pytest
 from naia_backfill.definitions import build_definitions
 from naia_backfill.lib.partitions import range_tags
 from naia_backfill.settings import load_point_set
-from naia_backfill.simulators.pi_web_api import PiSimulator, SimPoint, serve
+from naia_backfill.dev.simulators.pi_web_api.simulator import PiSimulator, SimPoint, serve
 from naia_backfill.sinks import layout
 from naia_backfill_tests.conftest import write_point_set
 

@@ -18,15 +18,16 @@ import httpx
 import jsonschema
 import pytest
 
-from naia_backfill.simulators import pi_fixtures
-from naia_backfill.simulators.pi_web_api import PiSimulator, SimPoint, serve
+from naia_backfill.dev.simulators.pi_web_api import RECORDED_DIR
+from naia_backfill.dev.simulators.pi_web_api import recording as pi_fixtures
+from naia_backfill.dev.simulators.pi_web_api.simulator import PiSimulator, SimPoint, serve
 
 pytestmark = pytest.mark.integration
 
 SWAGGER = Path(__file__).parents[3] / "shared" / "pi-web-api-2018sp1-subset.json"
 if not SWAGGER.exists():
     SWAGGER = Path("/work/shared/pi-web-api-2018sp1-subset.json")
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "pi_web_api"
+FIXTURES = RECORDED_DIR
 DAY = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 NEXT = DAY + dt.timedelta(days=1)
 ISO_DAY = {"startTime": "2024-01-01T00:00:00Z", "endTime": "2024-01-02T00:00:00Z"}
@@ -458,7 +459,7 @@ def test_main_serves_until_sigterm():
     command = [
         sys.executable,
         "-m",
-        "naia_backfill.simulators.pi_web_api",
+        "naia_backfill.dev.simulators.pi_web_api.simulator",
         "--port",
         "0",
         "--seed",

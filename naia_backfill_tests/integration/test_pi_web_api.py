@@ -17,7 +17,7 @@ from naia_backfill.connectors.pi_web_api import PiWebApiConnector
 from naia_backfill.errors import SourceError, UnknownPointsError
 from naia_backfill.schema import SAMPLE_SCHEMA
 from naia_backfill.settings import PiWebApiSource
-from naia_backfill.simulators.pi_web_api import PiSimulator, SimPoint, serve
+from naia_backfill.dev.simulators.pi_web_api.simulator import PiSimulator, SimPoint, serve
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from naia_backfill.simulators.pi_web_api import PiSimulator, SimPoint, serve
+from naia_backfill.dev.simulators.pi_web_api.simulator import PiSimulator, SimPoint, serve
 from naia_backfill_tests.conftest import write_point_set
 
 pytestmark = pytest.mark.integration

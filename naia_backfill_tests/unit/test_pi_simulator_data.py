@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from naia_backfill.schema import SAMPLE_SCHEMA, conform
-from naia_backfill.simulators.pi_data import (
+from naia_backfill.dev.simulators.pi_web_api.data import (
     DIGITAL_SETS,
     KIND_DIGITAL,
     KIND_NUMBER,
@@ -24,10 +24,10 @@ from naia_backfill.simulators.pi_data import (
     generate,
     to_ticks,
 )
-from naia_backfill.simulators.pi_json import VALUE_ERROR_SHAPES, iso, timed_values
-from naia_backfill.simulators.pi_routes import PiApi, decode_webid, point_webid
-from naia_backfill.simulators.pi_time import PiTimeError, parse_pi_time
-from naia_backfill.simulators.pi_web_api import PiSimulator
+from naia_backfill.dev.simulators.pi_web_api.timed_values import VALUE_ERROR_SHAPES, iso, timed_values
+from naia_backfill.dev.simulators.pi_web_api.routes import PiApi, decode_webid, point_webid
+from naia_backfill.dev.simulators.pi_web_api.time_strings import PiTimeError, parse_pi_time
+from naia_backfill.dev.simulators.pi_web_api.simulator import PiSimulator
 
 DAY = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 T0 = to_ticks(DAY)

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from naia_backfill.dev.simulators.pi_web_api import RECORDED_DIR
 from naia_backfill.connectors import http
 from naia_backfill.connectors.base import Credentials
 from naia_backfill.connectors.pi_web_api import PiWebApiConnector, build_pi_web_api
@@ -21,7 +22,7 @@ from naia_backfill.errors import SourceError, UnknownPointsError
 from naia_backfill.schema import SAMPLE_SCHEMA, conform
 from naia_backfill.settings import PiWebApiSource
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "pi_web_api"
+FIXTURES = RECORDED_DIR
 DAY = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 NEXT = DAY + dt.timedelta(days=1)
 S = 1_000_000_000
@@ -397,7 +398,7 @@ def test_random_runs_page_sizes_and_windows_match_the_truth(seed):
 
 
 def test_benchmark_builds_a_parsable_response_and_reports(capsys):
-    from naia_backfill.benchmarks import pi_parse
+    from naia_backfill.dev.benchmarks import pi_parse
 
     page = parse_streamset(pi_parse.build_response(30, 1000))
     b = page.batch([f"B{i}" for i in range(30)])

@@ -20,11 +20,11 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import orjson
 
-from naia_backfill.simulators.pi_json import VALUE_ERROR_SHAPES
-from naia_backfill.simulators.pi_routes import MAX_BATCH_BODY, PiApi, Response, errors
+from naia_backfill.dev.simulators.pi_web_api.timed_values import VALUE_ERROR_SHAPES
+from naia_backfill.dev.simulators.pi_web_api.routes import MAX_BATCH_BODY, PiApi, Response, errors
 
 if TYPE_CHECKING:
-    from naia_backfill.simulators.pi_web_api import PiSimulator
+    from naia_backfill.dev.simulators.pi_web_api.simulator import PiSimulator
 
 log = logging.getLogger(__name__)
 

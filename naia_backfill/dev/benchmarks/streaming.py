@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"load average {os.getloadavg()[0]:.2f}; QuestDB {args.questdb}, Kafka {args.bootstrap}")
     table = Table("phase", "rows", "seconds", "rows/s", "+WAL rows/s", "target", "client CPU s", "QuestDB CPU s",
                   "Kafka CPU s", "peak RSS MB")
-    base = [sys.executable, "-m", "naia_backfill.benchmarks.streaming", "--points", str(args.points), "--interval",
+    base = [sys.executable, "-m", "naia_backfill.dev.benchmarks.streaming", "--points", str(args.points), "--interval",
             str(args.interval), "--days", str(args.days), "--partitions", str(args.partitions),
             "--bootstrap", args.bootstrap, "--questdb", args.questdb, "--topic", topic]
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]

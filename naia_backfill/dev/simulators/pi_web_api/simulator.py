@@ -4,7 +4,7 @@ For the PI connector's tests and benchmarks. It serves ``/piwebapi`` (landing li
 (list, ``?name=``, ``?path=``, ``/{webId}``), ``/dataservers/{webId}/points`` (``nameFilter`` with ``*``
 and ``?``, ``startIndex``/``maxCount`` paging), ``/points?path=``, ``/points/{webId}``,
 ``/streams/{webId}/recorded``, ``/streamsets/recorded?webId=..&webId=..`` and ``POST /batch`` (independent
-GETs only), from the deterministic history of :mod:`naia_backfill.simulators.pi_data`. WebIDs are WebID
+GETs only), from the deterministic history of :mod:`naia_backfill.dev.simulators.pi_web_api.data`. WebIDs are WebID
 2.0 path-only. Recorded data: boundaryType Inside only, silently truncated at ``maxCount`` (per stream),
 400 above ``max_returned_items``, descending when endTime < startTime.
 
@@ -13,7 +13,7 @@ Behaviour chosen where PI's is undocumented (see the lead's SOURCES.md): a faile
 set gives that item an empty ``Items`` and a ``WebException`` with StatusCode 404 while the others are
 served; a malformed WebID is 400 for the whole request; no gzip. Tests inject faults with
 :meth:`PiSimulator.inject` and read :attr:`PiSimulator.request_log`. The HTTP server is in
-:mod:`~naia_backfill.simulators.pi_http`, the resources in :mod:`~naia_backfill.simulators.pi_routes`.
+:mod:`~naia_backfill.dev.simulators.pi_web_api.server`, the resources in :mod:`~naia_backfill.dev.simulators.pi_web_api.routes`.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from urllib.parse import unquote
 
 import pyarrow as pa
 
-from naia_backfill.simulators.pi_data import SimPoint, default_points, generate, to_ticks, truth_table
-from naia_backfill.simulators.pi_http import check_loopback, serve
-from naia_backfill.simulators.pi_routes import Response, data_server_webid, point_webid
+from naia_backfill.dev.simulators.pi_web_api.data import SimPoint, default_points, generate, to_ticks, truth_table
+from naia_backfill.dev.simulators.pi_web_api.server import check_loopback, serve
+from naia_backfill.dev.simulators.pi_web_api.routes import Response, data_server_webid, point_webid
 
 __all__ = ["FAULTS", "PiSimulator", "SimPoint", "data_server_webid", "main", "point_webid", "serve"]
 

@@ -1,6 +1,6 @@
 """The PI Web API resources the simulator serves, as plain functions of (method, path, query, body).
 
-No sockets here: :mod:`naia_backfill.simulators.pi_http` feeds requests in and writes the answers out,
+No sockets here: :mod:`naia_backfill.dev.simulators.pi_web_api.server` feeds requests in and writes the answers out,
 and ``/batch`` calls back into the same router. Error bodies are ``{"Errors":[...]}``; the messages are
 modelled on PI Web API's but not copied from it.
 """
@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from naia_backfill.simulators.pi_data import SimPoint, generate
-from naia_backfill.simulators.pi_json import VALUE_ERROR_SHAPES, iso, timed_value_parts
-from naia_backfill.simulators.pi_time import PiTimeError, parse_pi_time
+from naia_backfill.dev.simulators.pi_web_api.data import SimPoint, generate
+from naia_backfill.dev.simulators.pi_web_api.timed_values import VALUE_ERROR_SHAPES, iso, timed_value_parts
+from naia_backfill.dev.simulators.pi_web_api.time_strings import PiTimeError, parse_pi_time
 
 if TYPE_CHECKING:
-    from naia_backfill.simulators.pi_web_api import PiSimulator
+    from naia_backfill.dev.simulators.pi_web_api.simulator import PiSimulator
 
 JSON = "application/json; charset=utf-8"
 PI_SERVER_VERSION = "3.4.440.477"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from naia_backfill.simulators.pi_data import TICKS_PER_DAY, TICKS_PER_SECOND, to_ticks
+from naia_backfill.dev.simulators.pi_web_api.data import TICKS_PER_DAY, TICKS_PER_SECOND, to_ticks
 
 _ISO = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?",

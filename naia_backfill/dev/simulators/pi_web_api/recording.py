@@ -1,7 +1,7 @@
 """Recorded PI Web API responses for connector unit tests, taken from the simulator (seed 0, default points).
 
-``python -m naia_backfill.simulators.pi_fixtures [DIR]`` writes ``sim_*.json`` and ``sim_manifest.json``
-(each file's request, status and notable headers) into ``naia_backfill_tests/fixtures/pi_web_api``. URLs are
+``python -m naia_backfill.dev.simulators.pi_web_api.recording [DIR]`` writes ``sim_*.json`` and ``sim_manifest.json``
+(each file's request, status and notable headers) into ``recorded/`` beside this module (package data). URLs are
 rewritten to :data:`FIXTURE_BASE` and ``ServerTime`` is pinned, so the files are stable; an integration test
 checks they still equal what the simulator serves.
 """
@@ -17,11 +17,12 @@ from urllib.parse import urlencode
 
 import httpx
 
-from naia_backfill.simulators.pi_web_api import PiSimulator, serve
+from naia_backfill.dev.simulators.pi_web_api import RECORDED_DIR
+from naia_backfill.dev.simulators.pi_web_api.simulator import PiSimulator, serve
 
 FIXTURE_BASE = "https://pi.example.com/piwebapi"
 SERVER_TIME = "2024-01-02T00:00:00Z"
-DEFAULT_DIR = Path(__file__).parents[2] / "naia_backfill_tests" / "fixtures" / "pi_web_api"
+DEFAULT_DIR = RECORDED_DIR
 _HEADERS = ("Content-Type", "Retry-After", "WWW-Authenticate")
 
 

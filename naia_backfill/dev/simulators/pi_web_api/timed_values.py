@@ -13,7 +13,7 @@ import functools
 import numpy as np
 import orjson
 
-from naia_backfill.simulators.pi_data import (
+from naia_backfill.dev.simulators.pi_web_api.data import (
     KIND_DIGITAL,
     KIND_NUMBER,
     KIND_STRING,

@@ -36,11 +36,11 @@ VARIANTS = ("naia", "dlt")
 #: maxCount of dlt's ``/streams/{webId}/recorded`` requests: the server's MaxReturnedItemsPerCall, one page per
 #: point-day at one sample a minute (smaller values exercise the paginator).
 DLT_MAX_COUNT = 150_000
-MODULE = "naia_backfill.benchmarks.pi_end_to_end"
+MODULE = "naia_backfill.dev.benchmarks.pi_end_to_end"
 
 
 def _points(n: int) -> list[Any]:
-    from naia_backfill.simulators.pi_data import SimPoint
+    from naia_backfill.dev.simulators.pi_web_api.data import SimPoint
 
     return [SimPoint(f"BENCH{i:05d}", point_type="Float32", interval_s=60.0) for i in range(n)]
 
@@ -52,7 +52,7 @@ def _window(days: int) -> tuple[dt.datetime, dt.datetime]:
 
 def truth_count(points: int, days: int) -> int:
     """How many events the simulator serves for the benchmark's window (the samples every variant must land)."""
-    from naia_backfill.simulators.pi_data import generate, to_ticks
+    from naia_backfill.dev.simulators.pi_web_api.data import generate, to_ticks
 
     start, end = _window(days)
     t0, t1 = to_ticks(start), to_ticks(end) - 1
@@ -63,7 +63,7 @@ def _serve(points: int) -> int:
     """Child: serve the catalogue on 127.0.0.1, print the base URL, run until SIGTERM or stdin closes."""
     import threading
 
-    from naia_backfill.simulators.pi_web_api import PiSimulator, serve
+    from naia_backfill.dev.simulators.pi_web_api.simulator import PiSimulator, serve
 
     sim = PiSimulator(seed=SEED, data_server=DATA_SERVER, points=_points(points))
     stop = threading.Event()

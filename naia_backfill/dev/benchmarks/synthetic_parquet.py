@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in variants:
         with tempfile.TemporaryDirectory(prefix="naia-bench-") as lake:
             proc = subprocess.run(
-                [sys.executable, "-m", "naia_backfill.benchmarks.synthetic_parquet", "--child", "--only", name,
+                [sys.executable, "-m", "naia_backfill.dev.benchmarks.synthetic_parquet", "--child", "--only", name,
                  "--points", str(args.points), "--interval", str(args.interval), "--days", str(args.days),
                  "--lake", lake],
                 capture_output=True, text=True, check=False,

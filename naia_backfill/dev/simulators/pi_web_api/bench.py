@@ -3,7 +3,7 @@
 Fetches full days of a point (default FAST.1HZ: over 86,400 events a day) with ``maxCount`` above a day's
 count, over keep-alive httpx connections, and reports values/s received (bytes read, not parsed) and, for
 comparison, values/s when the client also parses the JSON with orjson.
-``python -m naia_backfill.simulators.pi_bench --days 10 --clients 1``
+``python -m naia_backfill.dev.simulators.pi_web_api.bench --days 10 --clients 1``
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 import httpx
 import orjson
 
-from naia_backfill.simulators.pi_web_api import PiSimulator, serve
+from naia_backfill.dev.simulators.pi_web_api.simulator import PiSimulator, serve
 
 
 def _fetch_days(url: str, webid: str, days: list[dt.date], parse: bool, counts: list[int], cpu: list[float]) -> None:
