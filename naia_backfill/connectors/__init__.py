@@ -1,26 +1,21 @@
-"""Source connectors, built from a point set's ``source`` settings."""
+"""Source connectors: plain Python, no Dagster. Each kind's connector is named in
+:data:`naia_backfill.settings.SOURCES` and imported only when a point set of that kind is used."""
 
 from __future__ import annotations
 
+import importlib
+
 from naia_backfill.connectors.base import Credentials, Estimate, Source
-from naia_backfill.settings import PointSet
+from naia_backfill.settings import SOURCES, PointSet
 
 __all__ = ["Credentials", "Estimate", "Source", "build_source", "resolve_points"]
 
 
 def build_source(point_set: PointSet, credentials: Credentials | None = None) -> Source:
-    """The connector for a point set's source. Imports each connector only when it is used."""
+    """The connector for a point set's source."""
     settings = point_set.source
-    credentials = credentials or Credentials()
-    if settings.kind == "synthetic":
-        from naia_backfill.connectors.synthetic import SyntheticConnector
-
-        return SyntheticConnector(settings)
-    if settings.kind == "pi_web_api":
-        from naia_backfill.connectors.pi_web_api import build_pi_web_api
-
-        return build_pi_web_api(settings, credentials)
-    raise ValueError(f"no connector for source kind {settings.kind!r}")
+    module, _, function = SOURCES[settings.kind].connector.partition(":")
+    return getattr(importlib.import_module(module), function)(settings, credentials or Credentials())
 
 
 def resolve_points(point_set: PointSet, source: Source) -> list[str]:

@@ -252,6 +252,6 @@ class PiWebApiConnector(Source):
         self.client.close()
 
 
-def build_pi_web_api(settings: PiWebApiSource, credentials: Credentials) -> PiWebApiConnector:
+def build(settings: PiWebApiSource, credentials: Credentials) -> PiWebApiConnector:
     """The connector with its client from the shared HTTP factory (rate limit, retries, auth)."""
     return PiWebApiConnector(settings, build_client(settings, credentials))

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 
-from naia_backfill.connectors.base import Estimate, Source
+from naia_backfill.connectors.base import Credentials, Estimate, Source
 from naia_backfill.schema import SAMPLE_SCHEMA
 from naia_backfill.settings import SyntheticSource
 
@@ -33,14 +33,15 @@ _DIGITAL_BASE, _STRING_BASE = len(SYSTEM_STATES), len(SYSTEM_STATES) + len(DIGIT
 DUP_EVERY, DUP_EVENTS, SYSTEM_EVERY, FLAG_EVERY = 211, 3, 499, 353
 BATCH_ROWS = 131_072
 
-_M1, _M2, _M3 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
+#: splitmix64's multipliers, also used to derive per-point and per-slot hashes.
+M1, M2, M3 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
+def splitmix64(x: np.ndarray) -> np.ndarray:
     """splitmix64 finaliser: a well-spread 64-bit hash of each element."""
     with np.errstate(over="ignore"):
-        x = (x ^ (x >> np.uint64(30))) * _M1
-        x = (x ^ (x >> np.uint64(27))) * _M2
+        x = (x ^ (x >> np.uint64(30))) * M1
+        x = (x ^ (x >> np.uint64(27))) * M2
         return x ^ (x >> np.uint64(31))
 
 
@@ -91,8 +92,8 @@ class SyntheticConnector(Source):
         p, n = len(names), len(grid)
         keys = np.array([point_key(nm) for nm in names], dtype=np.uint64)
         with np.errstate(over="ignore"):
-            seed = np.uint64(self.settings.seed) * _M3
-            h = _mix((keys[:, None] * _M1) ^ (grid.astype(np.uint64)[None, :] * _M2) ^ seed).ravel()
+            seed = np.uint64(self.settings.seed) * M3
+            h = splitmix64((keys[:, None] * M1) ^ (grid.astype(np.uint64)[None, :] * M2) ^ seed).ravel()
         kind = (keys % np.uint64(20)).astype(np.int64)
         is_digital = np.repeat(kind == 0, n)
         is_string = np.repeat(kind == 1, n)
@@ -152,3 +153,8 @@ class SyntheticConnector(Source):
             pa.array(rep(annotated)),
         ]
         return pa.RecordBatch.from_arrays(columns, schema=SAMPLE_SCHEMA)
+
+
+def build(settings: SyntheticSource, credentials: Credentials | None = None) -> SyntheticConnector:
+    """The synthetic source; it needs no credentials."""
+    return SyntheticConnector(settings)

@@ -16,7 +16,7 @@ import pytest
 from naia_backfill.dev.simulators.pi_web_api import RECORDED_DIR
 from naia_backfill.connectors import http
 from naia_backfill.connectors.base import Credentials
-from naia_backfill.connectors.pi_web_api import PiWebApiConnector, build_pi_web_api
+from naia_backfill.connectors.pi_web_api import PiWebApiConnector, build
 from naia_backfill.connectors.pi_web_api_json import iso, parse_streamset
 from naia_backfill.errors import SourceError, UnknownPointsError
 from naia_backfill.schema import SAMPLE_SCHEMA, conform
@@ -370,7 +370,7 @@ def test_estimate_counts_requests_per_day():
 
 def test_factory_builds_a_client_with_auth():
     s = settings(auth={"kind": "basic", "username_env": "NAIA_PI_USER", "password_env": "NAIA_PI_PASSWORD"})
-    conn = build_pi_web_api(s, Credentials(username="u", password="p"))
+    conn = build(s, Credentials(username="u", password="p"))
     try:
         assert str(conn.client.base_url) == "https://pi.example/piwebapi/"
         assert conn.description == "PI Web API https://pi.example/piwebapi (PISRV1)"

@@ -22,6 +22,10 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow as pa
 
+from naia_backfill.connectors.synthetic import M1 as _M1
+from naia_backfill.connectors.synthetic import M2 as _M2
+from naia_backfill.connectors.synthetic import M3 as _M3
+from naia_backfill.connectors.synthetic import splitmix64
 from naia_backfill.schema import SAMPLE_SCHEMA
 
 TICKS_PER_SECOND = 10_000_000
@@ -59,16 +63,7 @@ STRING_VALUES = (
     "温度 OK",
 )
 
-_M1, _M2, _M3 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
 _PPM = np.uint64(1_000_000)
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: a well-spread 64-bit hash of each element."""
-    with np.errstate(over="ignore"):
-        x = (x ^ (x >> np.uint64(30))) * _M1
-        x = (x ^ (x >> np.uint64(27))) * _M2
-        return x ^ (x >> np.uint64(31))
 
 
 def _field(h: np.ndarray, shift: int) -> np.ndarray:
@@ -81,7 +76,7 @@ _QUANTA = np.array([1, 100, 10_000, 1_000_000], dtype=np.int64)
 
 def _salt(h: np.ndarray, salt: int) -> np.ndarray:
     with np.errstate(over="ignore"):
-        return _mix(h ^ (np.uint64(salt) * _M3))
+        return splitmix64(h ^ (np.uint64(salt) * _M3))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,21 +224,21 @@ class Events:
 def point_base(seed: int, name: str) -> np.uint64:
     key = np.uint64(zlib.crc32(name.upper().encode("utf-8")))
     with np.errstate(over="ignore"):
-        return _mix(np.array([key * _M1 ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF) * _M3], dtype=np.uint64))[0]
+        return splitmix64(np.array([key * _M1 ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF) * _M3], dtype=np.uint64))[0]
 
 
 def _slot_events(p: SimPoint, base: np.uint64, k: np.ndarray) -> Events:
     """Every event of the slots ``k`` (ascending), in served order."""
     interval = p.interval_ticks
     with np.errstate(over="ignore"):
-        h = _mix(k.astype(np.uint64) * _M2 ^ base)
+        h = splitmix64(k.astype(np.uint64) * _M2 ^ base)
     present = np.ones(len(k), dtype=bool)
     if p.gap_fraction > 0:
         present &= _salt(h, 1) % _PPM >= np.uint64(round(p.gap_fraction * 1e6))
     if p.empty_day_fraction > 0:
         day = (k * interval) // TICKS_PER_DAY
         with np.errstate(over="ignore"):
-            dh = _mix(day.astype(np.uint64) * _M1 ^ base)
+            dh = splitmix64(day.astype(np.uint64) * _M1 ^ base)
         present &= dh % _PPM >= np.uint64(round(p.empty_day_fraction * 1e6))
     k, h = k[present], h[present]
     ticks = k * interval
@@ -261,7 +256,7 @@ def _slot_events(p: SimPoint, base: np.uint64, k: np.ndarray) -> Events:
     j = np.arange(n, dtype=np.int64) - np.repeat(starts, mult)
     ticks, k, h = np.repeat(ticks, mult), np.repeat(k, mult), np.repeat(h, mult)
     with np.errstate(over="ignore"):
-        he = _mix(h ^ (j.astype(np.uint64) + np.uint64(1)) * _M1)
+        he = splitmix64(h ^ (j.astype(np.uint64) + np.uint64(1)) * _M1)
 
     h2, h3 = _salt(he, 7), _salt(he, 8)
     kind = np.full(n, KIND_NUMBER, dtype=np.uint8)
@@ -269,7 +264,7 @@ def _slot_events(p: SimPoint, base: np.uint64, k: np.ndarray) -> Events:
     code = np.zeros(n, dtype=np.int32)
     if p.point_type == "Digital":
         kind[:] = KIND_DIGITAL
-        hold = _mix((k // 7).astype(np.uint64) * _M2 ^ base)
+        hold = splitmix64((k // 7).astype(np.uint64) * _M2 ^ base)
         code[:] = ((hold % np.uint64(len(p.states))).astype(np.int64) + j) % len(p.states)
     elif p.point_type == "String":
         kind[:] = KIND_STRING
