@@ -1,8 +1,8 @@
-"""The real servers answer over their sockets: Kafka, QuestDB, S3 (SeaweedFS) and PostgreSQL.
+"""The real servers answer over their own protocols: Kafka, QuestDB, S3 (SeaweedFS) and PostgreSQL.
 
-Start them with ``scripts/services.sh up`` and ``source .services/env`` (or export the variables for your own
-servers); see conftest.py. These checks come first when an integration run fails: they say which server is
-missing or misconfigured before the pipeline tests do.
+The servers come from ``naia_backfill.dev.services.ensure`` (see conftest.py), or from the NAIA_* / AWS_*
+variables of your own. These checks come first when an integration run fails: they say which server is missing
+or misconfigured before the pipeline tests do. MongoDB (FerretDB) has its round trip in test_lifecycle.py.
 """
 
 from __future__ import annotations
