@@ -42,3 +42,20 @@ def write_point_set(folder: Path, name: str, **overrides: object) -> Path:
 
 
 UTC = dt.UTC
+
+
+def run_job(point_set_file: Path, days: list[dt.date], tags: dict[str, str] | None = None, **kwargs: object):
+    """Run the point set's job in-process over ``days`` (as the CLI does) against $DAGSTER_HOME's instance."""
+    import dagster as dg
+
+    from naia_backfill.cli.runner import range_tags
+    from naia_backfill.lib.definitions import build_definitions
+    from naia_backfill.settings import load_point_set
+
+    ps = load_point_set(point_set_file)
+    job = build_definitions({ps.name: ps}).resolve_job_def(f"{ps.name}_job")
+    instance = dg.DagsterInstance.get()
+    result = job.execute_in_process(
+        instance=instance, tags={**range_tags(days), **(tags or {})}, raise_on_error=False, **kwargs
+    )
+    return result, instance

@@ -1,5 +1,5 @@
 """`naia-backfill backfill|status|cancel|retry`: backfills on a running Dagster webserver (`dagster dev` or a
-deployment), through :mod:`naia_backfill.control`. Registered on the main group from ``COMMANDS``."""
+deployment), through :mod:`naia_backfill.cli.graphql`."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from naia_backfill import cli as base  # attributes are read at call time: cli.py may import this module
-from naia_backfill.control import (
+from naia_backfill.cli import common as base
+from naia_backfill.cli.graphql import (
     DEFAULT_URL,
     BackfillStatus,
     ControlError,
@@ -194,6 +194,3 @@ def retry_cmd(backfill_id: str, follow_: bool, url: str, interval: float) -> Non
     base.console.print(f"retrying the failed days of backfill {backfill_id} as backfill {new_id}")
     if follow_:
         _finish(follow(url, new_id, interval))
-
-
-COMMANDS = [backfill_cmd, status_cmd, cancel_cmd, retry_cmd]

@@ -15,29 +15,32 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from naia_backfill.definitions import build_definitions
 from naia_backfill.lib import partitions
-from naia_backfill.lib.resources import LakeResource
+from naia_backfill.lib.dagster_internals import free_pool_slots_of_finished_runs
+from naia_backfill.lib.definitions import build_definitions
+from naia_backfill.lib.factory import job_name
 from naia_backfill.settings import PointSet
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+#: Tags the UI hides (Dagster's ``.dagster/`` prefix): which process of which host runs a CLI run.
+HOST_TAG, PID_TAG, PID_STARTED_TAG = ".dagster/naia/host", ".dagster/naia/pid", ".dagster/naia/pid_started"
 
 
 def range_tags(chunk: list[dt.date]) -> dict[str, str]:
     """Tags of a CLI run over ``chunk``: its partition range and the process that runs it."""
     return {
-        **partitions.range_tags(chunk[0], chunk[-1]),
+        **partitions.partition_range_tags(chunk[0], chunk[-1]),
         "naia/launched_by": "cli",
-        "naia/host": socket.gethostname(),
-        "naia/pid": str(os.getpid()),
-        "naia/pid_started": str(int(psutil.Process().create_time())),
+        HOST_TAG: socket.gethostname(),
+        PID_TAG: str(os.getpid()),
+        PID_STARTED_TAG: str(int(psutil.Process().create_time())),
     }
 
 
 def _process_alive(tags: dict[str, str]) -> bool:
     try:
-        proc = psutil.Process(int(tags["naia/pid"]))
-        return int(proc.create_time()) == int(tags.get("naia/pid_started", proc.create_time()))
+        proc = psutil.Process(int(tags[PID_TAG]))
+        return int(proc.create_time()) == int(tags.get(PID_STARTED_TAG, proc.create_time()))
     except (psutil.NoSuchProcess, KeyError, ValueError):
         return False
 
@@ -52,7 +55,7 @@ def recover_dead_runs(instance: dg.DagsterInstance, console: Console) -> list[st
     records = instance.get_run_records(
         filters=dg.RunsFilter(
             statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
-            tags={"naia/launched_by": "cli", "naia/host": socket.gethostname()},
+            tags={"naia/launched_by": "cli", HOST_TAG: socket.gethostname()},
         )
     )
     for record in records:
@@ -60,10 +63,7 @@ def recover_dead_runs(instance: dg.DagsterInstance, console: Console) -> list[st
         if not _process_alive(run.tags):
             instance.report_run_failed(run, "the process running it is gone (killed or crashed)")
             recovered.append(run.run_id)
-    for run_id in instance.event_log_storage.get_concurrency_run_ids():
-        run = instance.get_run_by_id(run_id)
-        if run is None or run.is_finished:
-            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+    free_pool_slots_of_finished_runs(instance)
     for run_id in recovered:
         console.print(f"run {run_id[:8]} died without finishing; marked failed, its finished days are kept")
     return recovered
@@ -121,12 +121,9 @@ def run_days(
 ) -> list[str]:
     """Materialize ``days`` (skipping materialized ones unless ``force``); return the days that failed."""
     console = console or Console(stderr=True)
-    defs = build_definitions(point_sets)
+    defs = build_definitions(point_sets, lake_url=lake)
     key = dg.AssetKey(ps.name)
-    asset = defs.get_assets_def(key)
-    resources = dict(defs.resources or {})
-    if lake:
-        resources["lake"] = LakeResource(url=lake)
+    job = defs.resolve_job_def(job_name(ps))
     instance = instance or dg.DagsterInstance.get()
     recover_dead_runs(instance, console)
     done = set() if force else instance.get_materialized_partitions(key)
@@ -144,9 +141,8 @@ def run_days(
         watcher.start()
         try:
             for chunk in partitions.contiguous_chunks(todo, ps.chunk_days):
-                result = dg.materialize(
-                    [asset], instance=instance, resources=resources, tags=range_tags(chunk),
-                    run_config=QUIET, raise_on_error=False,
+                result = job.execute_in_process(
+                    instance=instance, tags=range_tags(chunk), run_config=QUIET, raise_on_error=False,
                 )
                 if not result.success:
                     failed.extend(d.isoformat() for d in chunk if not _in_run(instance, key, d, result.run_id))

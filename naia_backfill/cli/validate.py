@@ -1,8 +1,6 @@
 """`naia-backfill validate`: check the days of a point set in the lake, draw a coverage picture, record results.
 
-Registered on the main group through its ``extra_modules`` (this module's ``COMMANDS``). Exit codes: 0 when
-no day fails an ERROR-level check (missing day, duplicates), 1 when one does, 2 on bad input. This module
-imports ``naia_backfill.cli`` only when the command runs, so either module may be imported first.
+Exit codes: 0 when no day fails an ERROR-level check (missing day, duplicates), 1 when one does, 2 on bad input.
 """
 
 from __future__ import annotations
@@ -13,21 +11,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from naia_backfill.cli.common import BadInput, Ctx, Failed, console, day_range, days_between, ensure_dagster_home, out
 from naia_backfill.errors import PointSetError
 from naia_backfill.settings import PointSet, SyntheticSource
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from naia_backfill.cli import Ctx
-    from naia_backfill.validation import DayReport
-
-console = Console(stderr=True)
-out = Console()
+    from naia_backfill.core.validation import DayReport
 
 MAX_ROWS = 150  # rows of the picture; more points are binned
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
@@ -148,7 +142,7 @@ def print_day(report: DayReport) -> None:
 
 
 def print_summary(ps: PointSet, reports: Sequence[DayReport]) -> None:
-    from naia_backfill.validation import CHECK_NAMES
+    from naia_backfill.core.validation import CHECK_NAMES
 
     table = Table("check", "passed", "warned", "failed", "not checked", title=f"{ps.name}: {len(reports)} day(s)")
     for name in CHECK_NAMES:
@@ -179,9 +173,8 @@ def print_summary(ps: PointSet, reports: Sequence[DayReport]) -> None:
 def validate_cmd(obj: Ctx, point_set: str, start: str | None, end: str | None, lake: str | None, png: str | None,
                  record: bool) -> None:
     """Check the days of a point set in the lake: samples present, no duplicates, gaps, value ranges."""
-    from naia_backfill.cli import BadInput, Failed, day_range, days_between, ensure_dagster_home
     from naia_backfill.sinks.lake import lake_from_url
-    from naia_backfill.validation import iter_range
+    from naia_backfill.core.validation import iter_range
 
     _, ps = obj.one(point_set)
     first, last = day_range(ps, start, end)
@@ -217,7 +210,3 @@ def validate_cmd(obj: Ctx, point_set: str, start: str | None, end: str | None, l
     if failed:
         shown = ", ".join(failed[:10]) + (f" and {len(failed) - 10} more" if len(failed) > 10 else "")
         raise Failed(f"{len(failed)} day(s) failed an ERROR-level check: {shown}")
-
-
-
-COMMANDS = [validate_cmd]  # picked up by the main group's extra_modules

@@ -8,14 +8,10 @@ harmless. SIGTERM/SIGINT finish the current batch, commit, leave the group and r
 
 from __future__ import annotations
 
-import argparse
 import collections
 import dataclasses
-import json
 import logging
-import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -274,52 +270,3 @@ def run_consumer(bootstrap: str, questdb_http: str, *, topics: Sequence[str] = (
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _kv(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
-    return key.strip(), value.strip()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m naia_backfill.consumer", description=__doc__.split("\n")[0])
-    parser.add_argument("--bootstrap", default=os.environ.get("NAIA_KAFKA_BOOTSTRAP"),
-                        help="Kafka bootstrap servers (default $NAIA_KAFKA_BOOTSTRAP)")
-    parser.add_argument("--questdb", default=os.environ.get("NAIA_QUESTDB_HTTP"),
-                        help="QuestDB HTTP host:port (default $NAIA_QUESTDB_HTTP)")
-    parser.add_argument("--topic", action="append", dest="topics", help="topic to consume (repeatable; default "
-                        f"{REALTIME_TOPIC} and {BACKFILL_TOPIC})")
-    parser.add_argument("--group", default="naia-questdb", help="consumer group id")
-    parser.add_argument("--table", default="naia_samples", help="QuestDB table")
-    parser.add_argument("--batch-rows", type=int, default=250_000, help="rows per QuestDB write + offset commit")
-    parser.add_argument("--batch-seconds", type=float, default=1.0, help="write at least this often when busy")
-    parser.add_argument("--max-rows-per-second", type=float, default=None, help="throttle (default: none)")
-    parser.add_argument("--log-interval", type=float, default=10.0, help="seconds between throughput/lag logs")
-    parser.add_argument("--skip-bad-messages", action="store_true", help="log and skip undecodable messages")
-    parser.add_argument("--exit-when-idle", type=float, default=None, help="stop after this many idle seconds")
-    parser.add_argument("--stats-json", default=None, help="write the final counters to this JSON file")
-    parser.add_argument("-X", dest="extra", action="append", type=_kv, default=[],
-                        help="extra librdkafka consumer property key=value (repeatable)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not args.bootstrap or not args.questdb:
-        parser.error("give --bootstrap and --questdb (or set NAIA_KAFKA_BOOTSTRAP and NAIA_QUESTDB_HTTP)")
-    try:
-        stats = run_consumer(args.bootstrap, args.questdb, topics=args.topics or (REALTIME_TOPIC, BACKFILL_TOPIC),
-                     group_id=args.group, table=args.table, batch_rows=args.batch_rows,
-                     batch_seconds=args.batch_seconds, max_rows_per_second=args.max_rows_per_second,
-                     log_interval=args.log_interval, skip_bad_messages=args.skip_bad_messages,
-                     consumer_extra=dict(args.extra), exit_when_idle=args.exit_when_idle)
-    except (NaiaError, KafkaException) as e:
-        log.error("%s", e)
-        return 1
-    if args.stats_json:
-        with open(args.stats_json, "w", encoding="utf-8") as f:
-            json.dump({**dataclasses.asdict(stats), "rows_per_second": stats.rows_per_second}, f)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,11 +9,14 @@ from collections.abc import Sequence
 
 from naia_backfill.connectors.base import Source
 from naia_backfill.schema import conform
+from naia_backfill.settings import SINKS
 from naia_backfill.sinks.base import DayTarget, Sink, SinkResult
 
-#: Sinks commit in this order: streams first, the lake last (its object is what marks a day as done),
-#: then the DuckDB view over the lake.
-COMMIT_ORDER = {"kafka": 0, "questdb": 1, "parquet": 2, "duckdb": 3}
+
+def commit_order(sinks: Sequence[Sink]) -> list[Sink]:
+    """The sinks in the order they commit (``commit_order`` of their kind in the sink registry): streams
+    first, then the lake object (what marks a day as written), then what reads the lake."""
+    return sorted(sinks, key=lambda s: SINKS[s.kind].commit_order)
 
 
 @dataclasses.dataclass
@@ -45,7 +48,7 @@ def day_window(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
 def copy_day(source: Source, points: Sequence[str], sinks: Sequence[Sink], target: DayTarget) -> DayResult:
     """Stream the day from the source into every sink; all sinks commit, or the day fails and all abort."""
     started = time.perf_counter()
-    ordered = sorted(sinks, key=lambda s: COMMIT_ORDER.get(s.kind, 1))
+    ordered = commit_order(sinks)
     writers = []
     try:
         writers = [s.open_day(target) for s in ordered]

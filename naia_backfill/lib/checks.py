@@ -2,7 +2,7 @@
 
 The checks are declared on the point-set asset (``check_specs``, partitioned like the asset) and evaluated
 inside its run: right after a day is written and materialized, :class:`DayChecks` validates it with DuckDB
-(:mod:`naia_backfill.validation`) and logs one ``AssetCheckEvaluation`` per check *for that partition*,
+(:mod:`naia_backfill.core.validation`) and logs one ``AssetCheckEvaluation`` per check *for that partition*,
 pointing at the day's materialization. A ranged run of 30 days thus records 30 results per check, and a run
 that fails on day 17 keeps the results of days 1-16. Separate ``@asset_check`` ops would not work here: the
 asset yields no output (it records its days itself), so Dagster skips any step that depends on it.
@@ -19,16 +19,10 @@ from typing import Any, Self
 import dagster as dg
 import duckdb
 
+from naia_backfill.lib.dagster_internals import check_target
 from naia_backfill.lib.partitions import daily_partitions
 from naia_backfill.settings import PointSet
-from naia_backfill.validation import ERROR, SEVERITY, DayReport, connect, gap_threshold_seconds, validate_day
-
-try:  # Dagster has no public constructor for the pointer from a check result to the materialization it checked.
-    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-        AssetCheckEvaluationTargetMaterializationData as _Target,
-    )
-except ImportError:  # pragma: no cover - results are still recorded, the UI just shows them as outdated
-    _Target = None
+from naia_backfill.core.validation import ERROR, SEVERITY, DayReport, connect, gap_threshold_seconds, validate_day
 
 DESCRIPTIONS = {
     "samples_present": "The day has a Parquet object with rows, and every point of the point set has events "
@@ -40,18 +34,30 @@ DESCRIPTIONS = {
 }
 
 
-def check_specs(point_set: PointSet) -> list[dg.AssetCheckSpec]:
-    """The point set's checks, one result per day partition; none if it writes no Parquet lake."""
+def configured_checks(point_set: PointSet) -> list[str]:
+    """The checks that apply to the point set: none without a Parquet lake; ``gaps`` only with a threshold
+    (set or derived from the source), ``value_ranges`` only with rules. A check that does not apply is not
+    declared, so the UI never shows it as a pass."""
     if point_set.sink("parquet") is None:
         return []
+    names = ["samples_present", "no_duplicates"]
+    if gap_threshold_seconds(point_set):
+        names.append("gaps")
+    if point_set.checks.ranges:
+        names.append("value_ranges")
+    return names
+
+
+def check_specs(point_set: PointSet) -> list[dg.AssetCheckSpec]:
+    """The point set's checks, one result per day partition."""
     partitions = daily_partitions(point_set)
     specs = []
-    for name, severity in SEVERITY.items():
-        meta: dict[str, Any] = {"severity": severity}
+    for name in configured_checks(point_set):
+        meta: dict[str, Any] = {"severity": SEVERITY[name]}
         if name == "gaps":
-            meta["threshold_seconds"] = gap_threshold_seconds(point_set) or "not checked"
+            meta["threshold_seconds"] = dg.MetadataValue.float(float(gap_threshold_seconds(point_set) or 0))
         if name == "value_ranges":
-            meta["rules"] = len(point_set.checks.ranges)
+            meta["rules"] = dg.MetadataValue.int(len(point_set.checks.ranges))
         with warnings.catch_warnings():
             # Partitioned checks are a preview feature of Dagster 1.13; they are what ties a result to its day.
             warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def on an AssetCheckSpec")
@@ -66,36 +72,39 @@ def _severity(level: str) -> dg.AssetCheckSeverity:
 
 
 def _metadata(report: DayReport, details: dict[str, Any], skipped: bool) -> dict[str, Any]:
-    meta: dict[str, Any] = {"samples": report.samples, "points": report.points, "objects": len(report.objects)}
-    meta |= {k: v for k, v in details.items() if isinstance(v, int | float | str) and not isinstance(v, bool)}
-    meta["details"] = dg.MetadataValue.json(details)
+    meta: dict[str, Any] = {
+        "samples": dg.MetadataValue.int(report.samples), "points": dg.MetadataValue.int(report.points),
+        "objects": dg.MetadataValue.int(len(report.objects)),
+    }
+    for k, v in details.items():
+        if isinstance(v, bool) or v in ("", None):
+            continue
+        if isinstance(v, int):
+            meta[k] = dg.MetadataValue.int(v)
+        elif isinstance(v, float):
+            meta[k] = dg.MetadataValue.float(v)
+        elif isinstance(v, str):
+            meta[k] = dg.MetadataValue.text(v)
+    if details:
+        meta["details"] = dg.MetadataValue.json(details)
     if skipped:
-        meta["skipped"] = True
+        meta["skipped"] = dg.MetadataValue.bool(True)
     return meta
 
 
-def target_materialization(instance: dg.DagsterInstance, asset_key: dg.AssetKey, day: dt.date) -> Any:
-    """The latest materialization of the day's partition, for the check results to point at."""
-    if _Target is None:
-        return None
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[day.isoformat()]), limit=1
-    ).records
-    if not records:
-        return None
-    rec = records[0]
-    return _Target(storage_id=rec.storage_id, run_id=rec.run_id, timestamp=rec.timestamp)
-
-
-def check_evaluations(asset_key: dg.AssetKey, report: DayReport, target: Any = None) -> list[dg.AssetCheckEvaluation]:
-    """One evaluation per check of ``report``, on the day's partition."""
+def check_evaluations(
+    point_set: PointSet, report: DayReport, target: Any = None
+) -> list[dg.AssetCheckEvaluation]:
+    """One evaluation per configured check of ``report``, on the day's partition."""
+    names = set(configured_checks(point_set))
     return [
         dg.AssetCheckEvaluation(
-            asset_key=asset_key, check_name=c.name, passed=c.passed, severity=_severity(c.severity),
+            asset_key=dg.AssetKey(point_set.name), check_name=c.name, passed=c.passed, severity=_severity(c.severity),
             description=c.summary, metadata=_metadata(report, c.details, c.skipped),
             partition=report.day.isoformat(), target_materialization_data=target,
         )
         for c in report.checks.values()
+        if c.name in names
     ]
 
 
@@ -128,7 +137,7 @@ class DayChecks:
                 self._lake = ctx.resources.lake.lake()
                 self._con = connect()
             report = validate_day(self._lake, self.point_set, day, list(expected_points or []) or None, con=self._con)
-            evaluations = check_evaluations(ctx.asset_key, report, target_materialization(ctx.instance, ctx.asset_key, day))
+            evaluations = check_evaluations(self.point_set, report, check_target(ctx.instance, ctx.asset_key, day.isoformat()))
         except Exception as e:
             ctx.log.warning(f"{day}: checks could not run: {e}")
             for key in self.selected:
@@ -163,7 +172,7 @@ def record_reports(
     reports = list(reports)
     count = 0
     for report in reports:
-        for evaluation in check_evaluations(key, report, target_materialization(instance, key, report.day)):
+        for evaluation in check_evaluations(point_set, report, check_target(instance, key, report.day.isoformat())):
             instance.report_runless_asset_event(evaluation)
             count += 1
     if reports:

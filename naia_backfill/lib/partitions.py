@@ -25,7 +25,7 @@ def last_complete_day(now: dt.datetime | None = None) -> dt.date:
     return now.astimezone(dt.UTC).date() - dt.timedelta(days=1)
 
 
-def range_tags(first: dt.date, last: dt.date) -> dict[str, str]:
+def partition_range_tags(first: dt.date, last: dt.date) -> dict[str, str]:
     """Run tags that make one run cover the partitions ``first`` .. ``last``."""
     return {
         "dagster/asset_partition_range_start": first.isoformat(),

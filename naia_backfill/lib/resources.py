@@ -1,8 +1,13 @@
-"""Dagster resources: configuration only; clients are built when a run starts."""
+"""Dagster resources: configuration only; clients are built when a run starts.
+
+Every sink kind names one of these resources in :data:`naia_backfill.settings.SINKS`; each has
+``sink(settings, lake)``, which builds that kind's writer for one run.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,6 +18,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from naia_backfill.connectors.base import Credentials
+from naia_backfill.sinks.base import Sink
 from naia_backfill.sinks.lake import Lake, lake_from_url
 
 DEFAULT_DUCKDB_PATH = "data/naia.duckdb"
@@ -31,6 +37,48 @@ class LakeResource(dg.ConfigurableResource):
         client = self.s3.get_client() if (url or "").startswith("s3://") else None
         return lake_from_url(url, client)
 
+    def sink(self, settings: Any, lake: Lake) -> Sink:
+        from naia_backfill.sinks.parquet import ParquetDaySink
+
+        return ParquetDaySink(lake, settings)
+
+
+class WarehouseResource(DuckDBResource):
+    """The DuckDB database of the ``duckdb`` sink (dagster-duckdb's resource; its folder is created on use)."""
+
+    @contextmanager
+    def connect(self) -> Iterator[Any]:
+        Path(self.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        with self.get_connection() as conn:
+            yield conn
+
+    def sink(self, settings: Any, lake: Lake) -> Sink:
+        from naia_backfill.sinks.duckdb import DuckDBViewSink
+
+        return DuckDBViewSink(lake, self.connect)
+
+
+class KafkaResource(dg.ConfigurableResource):
+    """Kafka brokers for the backfill topic; default $NAIA_KAFKA_BOOTSTRAP, else 127.0.0.1:9092."""
+
+    bootstrap_servers: str | None = Field(default=None, description="host:port[,host:port]")
+
+    def sink(self, settings: Any, lake: Lake) -> Sink:
+        from naia_backfill.sinks.kafka import KafkaDaySink
+
+        return KafkaDaySink(settings, self.bootstrap_servers or os.environ.get("NAIA_KAFKA_BOOTSTRAP") or DEFAULT_KAFKA)
+
+
+class QuestDBResource(dg.ConfigurableResource):
+    """QuestDB's HTTP endpoint (ILP over HTTP and REST); default $NAIA_QUESTDB_HTTP, else 127.0.0.1:9000."""
+
+    http_addr: str | None = Field(default=None, description="host:port of QuestDB's HTTP server")
+
+    def sink(self, settings: Any, lake: Lake) -> Sink:
+        from naia_backfill.sinks.questdb import QuestDBDaySink
+
+        return QuestDBDaySink(settings, self.http_addr or os.environ.get("NAIA_QUESTDB_HTTP") or DEFAULT_QUESTDB_HTTP)
+
 
 class SourceCredentials(dg.ConfigurableResource):
     """Secrets of one source, each given as ``dg.EnvVar(...)``; never logged."""
@@ -43,40 +91,12 @@ class SourceCredentials(dg.ConfigurableResource):
         return Credentials(username=self.username, password=self.password, token=self.token)
 
 
-def duckdb_resource(path: str | None = None) -> DuckDBResource:
-    return DuckDBResource(database=path or os.environ.get("NAIA_DUCKDB_PATH") or DEFAULT_DUCKDB_PATH)
-
-
-def duckdb_connect(resource: DuckDBResource) -> Any:
-    """A connect() for the DuckDB sink that creates the database's folder first."""
-
-    @contextmanager
-    def connect() -> Any:
-        Path(resource.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        with resource.get_connection() as conn:
-            yield conn
-
-    return connect
-
-
-class KafkaResource(dg.ConfigurableResource):
-    """Kafka brokers for the backfill topic; default $NAIA_KAFKA_BOOTSTRAP, else 127.0.0.1:9092."""
-
-    bootstrap_servers: str | None = Field(default=None, description="host:port[,host:port]")
-
-    def sink(self, settings: Any) -> Any:
-        from naia_backfill.sinks.kafka import KafkaDaySink
-
-        servers = self.bootstrap_servers or os.environ.get("NAIA_KAFKA_BOOTSTRAP") or DEFAULT_KAFKA
-        return KafkaDaySink(settings, servers)
-
-
-class QuestDBResource(dg.ConfigurableResource):
-    """QuestDB's HTTP endpoint (ILP over HTTP and REST); default $NAIA_QUESTDB_HTTP, else 127.0.0.1:9000."""
-
-    http_addr: str | None = Field(default=None, description="host:port of QuestDB's HTTP server")
-
-    def sink(self, settings: Any) -> Any:
-        from naia_backfill.sinks.questdb import QuestDBDaySink
-
-        return QuestDBDaySink(settings, self.http_addr or os.environ.get("NAIA_QUESTDB_HTTP") or DEFAULT_QUESTDB_HTTP)
+def sink_resources(lake_url: str | None = None) -> dict[str, dg.ConfigurableResource]:
+    """One resource per name used in :data:`naia_backfill.settings.SINKS`."""
+    database = os.environ.get("NAIA_DUCKDB_PATH") or DEFAULT_DUCKDB_PATH
+    return {
+        "lake": LakeResource(url=lake_url),
+        "duckdb": WarehouseResource(database=database),
+        "kafka": KafkaResource(),
+        "questdb": QuestDBResource(),
+    }

@@ -1,20 +1,22 @@
 """Addresses and credentials of the real servers the integration tier talks to.
 
-``scripts/services.sh up`` starts Kafka, QuestDB, SeaweedFS (S3) and PostgreSQL on 127.0.0.1 and writes
-``.services/env``; ``source .services/env`` before pytest exports the variables read here. Point them at your
-own servers to test against those instead. A missing variable fails the test that needs it: integration tests
-are never skipped.
+The session starts the development servers (Kafka, QuestDB, SeaweedFS S3, PostgreSQL, FerretDB) on 127.0.0.1
+when they are not running (:func:`naia_backfill.dev.services.ensure`, the same code as `naia-backfill services
+up`) and exports their variables. ``NAIA_SERVICES=external`` uses the variables already exported instead (your
+own servers). A missing variable fails the test that needs it: integration tests are never skipped.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import pytest
 
-HINT = "run `scripts/services.sh up` and `source .services/env` before pytest (or export it for your own server)"
+from naia_backfill.dev.services import ensure
+
+HINT = "run `scripts/services.sh up` (or set NAIA_SERVICES=external and export the variables of your own servers)"
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,26 @@ class ServiceEnv:
         """libpq URI of the PostgreSQL database, e.g. ``postgresql://postgres@127.0.0.1:15432/naia``."""
         return self.require("NAIA_PG_DSN")
 
+    @property
+    def mongodb_uri(self) -> str:
+        """MongoDB-protocol server (FerretDB), ``mongodb://127.0.0.1:PORT/``."""
+        return self.require("NAIA_MONGODB_URI")
+
+
+@pytest.fixture(scope="session")
+def services_env() -> Iterator[dict[str, str]]:
+    """The development servers' variables, exported for the session; the servers are started when missing."""
+    if os.environ.get("NAIA_SERVICES") == "external":
+        yield {}
+        return
+    variables = ensure()  # idempotent: about a second when everything already runs
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in variables.items():
+            patch.setenv(key, value)
+        yield variables
+
 
 @pytest.fixture
-def service_env() -> ServiceEnv:
+def service_env(services_env: dict[str, str]) -> ServiceEnv:
     """The service settings from the environment, read when the test runs."""
     return ServiceEnv(dict(os.environ))

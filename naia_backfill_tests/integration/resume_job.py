@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from naia_backfill.definitions import build_definitions
+from naia_backfill.lib.definitions import build_definitions
 from naia_backfill.settings import load_point_sets
 
 
 def job(locations: tuple[str, ...], name: str) -> dg.JobDefinition:
-    defs = build_definitions(load_point_sets(list(locations)))
-    return dg.Definitions(
-        assets=list(defs.assets or []), resources=defs.resources, jobs=[dg.define_asset_job("resume_test", [name])]
-    ).resolve_job_def("resume_test")
+    """The point set's own job, as the code location defines it."""
+    return build_definitions(load_point_sets(list(locations))).resolve_job_def(f"{name}_job")
 
 
 def reconstructable(locations: list[str], name: str):

@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from naia_backfill.connectors.synthetic import SyntheticConnector
-from naia_backfill.daycopy import day_window
-from naia_backfill.runner import range_tags
+from naia_backfill.core.daycopy import day_window
+from naia_backfill.cli.runner import range_tags
 from naia_backfill.schema import SAMPLE_SCHEMA
 from naia_backfill.settings import load_point_set
 from naia_backfill_tests.conftest import write_point_set

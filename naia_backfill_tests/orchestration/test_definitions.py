@@ -10,7 +10,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from naia_backfill.definitions import build_definitions, defs
+from naia_backfill.definitions import defs
+from naia_backfill.lib.definitions import build_definitions
 from naia_backfill.settings import load_point_sets
 from naia_backfill_tests.conftest import ROOT, write_point_set
 
@@ -33,12 +34,19 @@ def snapshot(d: dg.Definitions) -> dict:
             "pools": sorted(node.pools or []),
             "kinds": sorted(node.kinds),
             "tags": dict(sorted(node.tags.items())),
+            "checks": sorted(c.name for c in graph.get_check_keys_for_assets({key})),
         }
+    repo = d.get_repository_def()
+
+    def targets(job_names) -> dict[str, list[str]]:
+        return {j: sorted(k.to_user_string() for k in repo.get_job(j).asset_layer.selected_asset_keys) for j in job_names}
+
     return {
         "assets": out,
+        "jobs": targets(sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__"))),
         "resources": sorted((d.resources or {}).keys()),
-        "schedules": sorted(s.name for s in d.schedules or []),
-        "sensors": sorted(s.name for s in d.sensors or []),
+        "schedules": {s.name: {"cron": s.cron_schedule, "targets": targets([s.job_name])} for s in repo.schedule_defs},
+        "sensors": {s.name: {"targets": targets(sorted(t.job_name for t in s.targets))} for s in repo.sensor_defs},
     }
 
 

@@ -15,12 +15,10 @@ paging, into ``destination="filesystem"`` with ``loader_file_format="parquet"`` 
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
 import resource
-import shlex
 import signal
 import subprocess
 import sys
@@ -28,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import click
 
 DAY = dt.date(2024, 1, 1)
 SEED = 2
@@ -83,7 +83,7 @@ def _usage() -> tuple[float, float]:
 
 def _run_naia(url: str, points: int, days: int, work: str) -> int:
     from naia_backfill.connectors import build_source, resolve_points
-    from naia_backfill.daycopy import copy_day
+    from naia_backfill.core.daycopy import copy_day
     from naia_backfill.settings import PointSet
     from naia_backfill.sinks.base import DayTarget
     from naia_backfill.sinks.lake import LocalLake
@@ -239,13 +239,12 @@ def _child(variant: str, url: str, points: int, days: int, work: str) -> dict[st
     }
 
 
-def run(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], int, str]:
+def run(points: int, days: int, only: str | None = None) -> tuple[list[dict[str, Any]], int, str]:
     """Run the benchmark: (one result per variant, the simulator's true sample count, the command line)."""
-    args = _parser().parse_args(argv)
-    command = "naia-backfill bench pi-end-to-end " + " ".join(shlex.quote(a) for a in (argv or []))
-    variants = [args.only] if args.only else list(VARIANTS)
+    command = f"naia-backfill bench pi-end-to-end --points {points} --days {days}" + (f" --only {only}" if only else "")
+    variants = [only] if only else list(VARIANTS)
     server = subprocess.Popen(
-        [sys.executable, "-m", MODULE, "--serve", "--points", str(args.points)],
+        [sys.executable, "-m", MODULE, "--serve", "--points", str(points)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -270,9 +269,9 @@ def run(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], int, str]:
                         "--url",
                         url,
                         "--points",
-                        str(args.points),
+                        str(points),
                         "--days",
-                        str(args.days),
+                        str(days),
                         "--work",
                         work,
                     ],
@@ -292,39 +291,41 @@ def run(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], int, str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-    return results, truth_count(args.points, args.days), command.strip()
+    return results, truth_count(points, days), command
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="naia-backfill bench pi-end-to-end", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--points", type=int, default=4583, help="Float32 points at one sample a minute")
-    parser.add_argument("--days", type=int, default=1, help="UTC days from 2024-01-01")
-    parser.add_argument("--only", choices=VARIANTS, help="run one variant")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
-    parser.add_argument("--work", help=argparse.SUPPRESS)
-    return parser
+@click.command("pi-end-to-end")
+@click.option("--points", type=click.IntRange(min=1), default=4583, show_default=True,
+              help="Float32 points at one sample a minute.")
+@click.option("--days", type=click.IntRange(min=1), default=1, show_default=True, help="UTC days from 2024-01-01.")
+@click.option("--only", type=click.Choice(VARIANTS), help="Run one variant.")
+@click.option("--child", is_flag=True, hidden=True)
+@click.option("--serve", is_flag=True, hidden=True)
+@click.option("--url", hidden=True)
+@click.option("--work", hidden=True)
+def command(points: int, days: int, only: str | None, child: bool, serve: bool, url: str | None, work: str | None) -> None:
+    """PI Web API -> Parquet end to end: naia's connector + lake sink against dlt's REST API source."""
+    if serve:
+        sys.exit(_serve(points))
+    if child:
+        print(json.dumps(_child(only, url, points, days, work)))
+        return
+    sys.exit(report(points, days, only))
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.serve:
-        return _serve(args.points)
-    if args.child:
-        print(json.dumps(_child(args.only, args.url, args.points, args.days, args.work)))
-        return 0
+def report(points: int, days: int, only: str | None) -> int:
+    """Run the benchmark and print its table; 1 when a variant failed or lost samples."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console(width=max(Console().width, 130))
     try:
-        results, truth, command = run(argv)
+        results, truth, command = run(points, days, only)
     except RuntimeError as e:
         console.print(f"[red]{e}[/]")
         return 1
     console.print(
-        f"[bold]{command}[/]  ({args.points} points, 60s interval, {args.days} day(s), "
+        f"[bold]{command}[/]  ({points} points, 60s interval, {days} day(s), "
         f"{truth:,} samples served; simulator in its own process)"
     )
     table = Table("variant", "samples", "seconds", "samples/s", "CPU s", "peak RSS MB", "RSS after imports MB")
@@ -355,4 +356,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

@@ -10,14 +10,13 @@ some string) and times :func:`naia_backfill.connectors.pi_web_api_json.parse_str
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
-import shlex
 import statistics
 import sys
 import time
 
+import click
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -94,35 +93,33 @@ def _time(fn, body: bytes, repeat: int) -> tuple[int, list[float], list[float]]:
     return rows, walls, cpus
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(prog="naia-backfill bench pi-parse", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--streams", type=int, default=100, help="streams in the response")
-    parser.add_argument("--values", type=int, default=66_000, help="events per stream")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs (the median is reported)")
-    parser.add_argument("--compare", action="store_true", help="also time orjson.loads + comprehensions")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
-    args = parser.parse_args(argv)
-
-    if not args.no_pin and hasattr(os, "sched_setaffinity"):
+@click.command("pi-parse")
+@click.option("--streams", type=click.IntRange(min=1), default=100, show_default=True, help="Streams in the response.")
+@click.option("--values", type=click.IntRange(min=1), default=66_000, show_default=True, help="Events per stream.")
+@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True, help="Timed runs (the median is reported).")
+@click.option("--compare", is_flag=True, help="Also time orjson.loads + comprehensions.")
+@click.option("--no-pin", is_flag=True, help="Do not pin the process to one CPU.")
+def command(streams: int, values: int, repeat: int, compare: bool, no_pin: bool) -> None:
+    """PI Web API response bytes -> Arrow, samples per CPU-second on one core."""
+    if not no_pin and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
         pa.set_cpu_count(1)
     built = time.perf_counter()
-    body = build_response(args.streams, args.values)
-    print(f"response: {args.streams} streams x {args.values:,} values, {len(body) / 1e6:,.0f} MB JSON "
+    body = build_response(streams, values)
+    print(f"response: {streams} streams x {values:,} values, {len(body) / 1e6:,.0f} MB JSON "
           f"(built in {time.perf_counter() - built:.1f}s)")
-    variants = [("naia msgspec", _naia_parse)] + ([("orjson dicts", _orjson_parse)] if args.compare else [])
+    variants = [("naia msgspec", _naia_parse)] + ([("orjson dicts", _orjson_parse)] if compare else [])
     for name, fn in variants:
-        rows, walls, cpus = _time(fn, body, args.repeat)
+        rows, walls, cpus = _time(fn, body, repeat)
         wall, cpu = statistics.median(walls), statistics.median(cpus)
         print(f"{name:13s} {rows:,} samples: median {wall:.3f}s wall, {cpu:.3f}s CPU -> "
               f"{rows / wall / 1e6:.2f}M samples/s wall, {rows / cpu / 1e6:.2f}M samples/s per CPU-second "
               f"(best {rows / min(walls) / 1e6:.2f}M/s)")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB; pinned to one CPU: "
-          f"{not args.no_pin}")
-    print("command: naia-backfill bench pi-parse " + shlex.join(argv))
-    return 0
+          f"{not no_pin}")
+    print(f"command: naia-backfill bench pi-parse --streams {streams} --values {values} --repeat {repeat}"
+          + (" --compare" if compare else "") + (" --no-pin" if no_pin else ""))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

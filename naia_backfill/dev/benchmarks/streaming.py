@@ -13,17 +13,18 @@ machine: consumer >= 500k rows/s, direct sink >= 1M rows/s.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
-import shlex
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import Any
+
+import click
 
 import psutil
 from confluent_kafka import KafkaError, KafkaException
@@ -49,7 +50,7 @@ def _days(points: int, interval: float, days: int):
         yield day, src.fetch(names, start, start + dt.timedelta(days=1))
 
 
-def _child(phase: str, args: argparse.Namespace) -> dict:
+def _child(phase: str, args: SimpleNamespace) -> dict:
     """Run the produce or direct phase in this process; time only the sink's calls."""
     from naia_backfill.settings import KafkaSink, QuestDBSink
     from naia_backfill.sinks.base import DayTarget
@@ -125,28 +126,32 @@ def _watch(cmd: list[str], servers: dict[str, psutil.Process | None]) -> tuple[s
     return done, usage
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="naia-backfill bench streaming", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--points", type=int, default=1000)
-    parser.add_argument("--interval", type=float, default=60.0, help="seconds between samples")
-    parser.add_argument("--days", type=int, default=3)
-    parser.add_argument("--partitions", type=int, default=6, help="partitions of the benchmark topic")
-    parser.add_argument("--phases", default="produce,consume,direct", help="comma-separated subset")
-    parser.add_argument("--keep", action="store_true", help="keep the benchmark topic and tables")
-    parser.add_argument("--bootstrap", default=os.environ.get("NAIA_KAFKA_BOOTSTRAP"))
-    parser.add_argument("--questdb", default=os.environ.get("NAIA_QUESTDB_HTTP"))
-    parser.add_argument("--child", choices=["produce", "direct"], help=argparse.SUPPRESS)
-    parser.add_argument("--topic", help=argparse.SUPPRESS)
-    parser.add_argument("--table", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if not args.bootstrap or not args.questdb:
-        parser.error("set NAIA_KAFKA_BOOTSTRAP and NAIA_QUESTDB_HTTP (source .services/env) or pass --bootstrap/--questdb")
+@click.command("streaming")
+@click.option("--points", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--interval", type=click.FloatRange(min=0.001), default=60.0, show_default=True, help="Seconds between samples.")
+@click.option("--days", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--partitions", type=click.IntRange(min=1), default=6, show_default=True, help="Partitions of the benchmark topic.")
+@click.option("--phases", default="produce,consume,direct", show_default=True, help="Comma-separated subset.")
+@click.option("--keep", is_flag=True, help="Keep the benchmark topic and tables.")
+@click.option("--bootstrap", envvar="NAIA_KAFKA_BOOTSTRAP", required=True, help="Kafka (also $NAIA_KAFKA_BOOTSTRAP).")
+@click.option("--questdb", envvar="NAIA_QUESTDB_HTTP", required=True, help="QuestDB HTTP (also $NAIA_QUESTDB_HTTP).")
+@click.option("--child", type=click.Choice(["produce", "direct"]), hidden=True)
+@click.option("--topic", hidden=True)
+@click.option("--table", hidden=True)
+def command(**options: Any) -> None:
+    """Synthetic days -> Kafka backfill topic -> consumer -> QuestDB, and straight into QuestDB."""
+    args = SimpleNamespace(**options)
     if args.child:
         print(json.dumps(_child(args.child, args)))
-        return 0
+        return
+    sys.exit(report(args))
 
+
+def report(args: SimpleNamespace) -> int:
+    """Run the phases and print their table; 1 when a phase failed."""
     console = Console(width=max(Console().width, 140))
-    command = "naia-backfill bench streaming " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    command = (f"naia-backfill bench streaming --points {args.points} --interval {args.interval:g} --days {args.days}"
+               f" --phases {args.phases}")
     u = uuid.uuid4().hex[:8]
     topic, kafka_table, direct_table = f"naia.bench.{u}", f"bench_kafka_{u}", f"bench_direct_{u}"
     servers = {"questdb": _listener(args.questdb), "kafka": _listener(args.bootstrap)}
@@ -165,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if phase == "consume":
                 fd, stats_file = tempfile.mkstemp(suffix=".json", prefix="naia-bench-consumer-")
                 os.close(fd)
-                cmd = [sys.executable, "-m", "naia_backfill.consumer", "--bootstrap", args.bootstrap, "--questdb",
+                cmd = [sys.executable, "-m", "naia_backfill.cli", "consume", "--bootstrap", args.bootstrap, "--questdb",
                        args.questdb, "--topic", topic, "--group", f"naia-bench-{u}", "--table", kafka_table,
                        "--exit-when-idle", "2", "--stats-json", stats_file, "-X", "session.timeout.ms=6000",
                        "-X", "heartbeat.interval.ms=1000"]
@@ -206,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if failed else 0
 
 
-def _cleanup(args: argparse.Namespace, topic: str, tables: list[str]) -> None:
+def _cleanup(args: SimpleNamespace, topic: str, tables: list[str]) -> None:
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": args.bootstrap})
@@ -222,4 +227,4 @@ def _cleanup(args: argparse.Namespace, topic: str, tables: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

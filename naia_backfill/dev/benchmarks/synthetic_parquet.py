@@ -8,17 +8,16 @@ site, 4,583 points at one sample a minute (about 6.6M samples).
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import resource
-import shlex
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import click
 from rich.console import Console
 from rich.table import Table
 
@@ -31,7 +30,7 @@ def _peak_mb() -> float:
 
 def _variant(name: str, points: int, interval: float, days: int, lake: str) -> dict:
     from naia_backfill.connectors.synthetic import SyntheticConnector
-    from naia_backfill.daycopy import day_window
+    from naia_backfill.core.daycopy import day_window
     from naia_backfill.settings import SyntheticSource
     from naia_backfill.sinks.base import DayTarget
     from naia_backfill.sinks.lake import LocalLake
@@ -68,41 +67,37 @@ def _variant(name: str, points: int, interval: float, days: int, lake: str) -> d
             "peak_rss_mb": _peak_mb(), "import_rss_mb": baseline}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="naia-backfill bench synthetic", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--points", type=int, default=4583)
-    parser.add_argument("--interval", type=float, default=60.0, help="seconds between samples")
-    parser.add_argument("--days", type=int, default=1)
-    parser.add_argument("--only", choices=["naia-streaming", "pandas-whole-day"], help="run one variant")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--lake", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        print(json.dumps(_variant(args.only, args.points, args.interval, args.days, args.lake)))
-        return 0
+@click.command("synthetic")
+@click.option("--points", type=click.IntRange(min=1), default=4583, show_default=True)
+@click.option("--interval", type=click.FloatRange(min=0.001), default=60.0, show_default=True, help="Seconds between samples.")
+@click.option("--days", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--only", type=click.Choice(["naia-streaming", "pandas-whole-day"]), help="Run one variant.")
+@click.option("--child", is_flag=True, hidden=True)
+@click.option("--lake", hidden=True)
+def command(points: int, interval: float, days: int, only: str | None, child: bool, lake: str | None) -> None:
+    """Synthetic source -> Parquet day: naia's streaming sink vs a whole-day pandas DataFrame."""
+    if child:
+        print(json.dumps(_variant(only, points, interval, days, lake)))
+        return
     console = Console(width=max(Console().width, 130))
-    command = "naia-backfill bench synthetic " + " ".join(shlex.quote(a) for a in (argv or []))
-    console.print(f"[bold]{command.strip()}[/]  ({args.points} points, {args.interval:g}s interval, {args.days} day(s))")
+    command = f"naia-backfill bench synthetic --points {points} --interval {interval:g} --days {days}"
+    console.print(f"[bold]{command}[/]  ({points} points, {interval:g}s interval, {days} day(s))")
     table = Table("variant", "samples", "seconds", "samples/s", "CPU s", "peak RSS MB", "RSS after imports MB",
                   "Parquet MB")
-    variants = [args.only] if args.only else ["naia-streaming", "pandas-whole-day"]
-    for name in variants:
-        with tempfile.TemporaryDirectory(prefix="naia-bench-") as lake:
+    for name in [only] if only else ["naia-streaming", "pandas-whole-day"]:
+        with tempfile.TemporaryDirectory(prefix="naia-bench-") as tmp:
             proc = subprocess.run(
                 [sys.executable, "-m", "naia_backfill.dev.benchmarks.synthetic_parquet", "--child", "--only", name,
-                 "--points", str(args.points), "--interval", str(args.interval), "--days", str(args.days),
-                 "--lake", lake],
+                 "--points", str(points), "--interval", str(interval), "--days", str(days), "--lake", tmp],
                 capture_output=True, text=True, check=False,
             )
         if proc.returncode != 0:
-            console.print(f"[red]{name} failed:[/]\n{proc.stderr[-2000:]}")
-            return 1
+            raise click.ClickException(f"{name} failed:\n{proc.stderr[-2000:]}")
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         table.add_row(name, f"{r['samples']:,}", f"{r['seconds']:.2f}", f"{r['samples'] / r['seconds']:,.0f}",
                       f"{r['cpu_seconds']:.2f}", f"{r['peak_rss_mb']:.0f}", f"{r['import_rss_mb']:.0f}", f"{r['bytes'] / 1e6:.1f}")
     console.print(table)
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

@@ -10,8 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from naia_backfill.cli import cli
-from naia_backfill.control import backfill_status
-from naia_backfill.control_cli import COMMANDS
+from naia_backfill.cli.graphql import backfill_status
 from naia_backfill_tests.conftest import write_point_set
 from naia_backfill_tests.integration.dagster_dev import DagsterDev, dagster_dev
 
@@ -30,8 +29,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDev]:
 
 @pytest.fixture
 def invoke(server: DagsterDev, monkeypatch: pytest.MonkeyPatch) -> Any:
-    for command in COMMANDS:
-        cli.add_command(command)
     for name, value in server.env().items():
         monkeypatch.setenv(name, value)
 

@@ -4,6 +4,7 @@ for the days already in the lake, and only that point is fetched."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -11,8 +12,8 @@ import duckdb
 import pyarrow.compute as pc
 import pytest
 
-from naia_backfill.definitions import build_definitions
-from naia_backfill.lib.partitions import range_tags
+from naia_backfill.lib.definitions import build_definitions
+from naia_backfill.lib.partitions import partition_range_tags
 from naia_backfill.settings import load_point_set
 from naia_backfill.dev.simulators.pi_web_api.simulator import PiSimulator, SimPoint, serve
 from naia_backfill.sinks import layout
@@ -39,17 +40,22 @@ def test_new_point_history_is_added_to_materialized_days_only(workdir: Path):
             workdir, "plant", source={"kind": "pi_web_api", "base_url": url, "data_server": "PISRV1"},
             points={"name_filter": "PLANT.*"}, chunk_days=2, sinks=["parquet", "duckdb"]))
         defs = build_definitions({"plant": ps})
-        asset = defs.get_assets_def(dg.AssetKey("plant"))
+        job = defs.resolve_job_def("plant_job")
         instance = dg.DagsterInstance.get()
-        assert dg.materialize([asset], instance=instance, resources=defs.resources, tags=range_tags(DAYS[0], DAYS[-1])).success
+        assert job.execute_in_process(instance=instance, tags=partition_range_tags(DAYS[0], DAYS[-1])).success
         sensor = defs.get_sensor_def("new_points_sensor")
 
         def tick(cursor):
-            with dg.build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources) as ctx:
-                return sensor(ctx)
+            with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as ctx:
+                result = sensor.evaluate_tick(ctx)
+            for event in result.asset_events:  # stored as the daemon stores a tick's events
+                instance.report_runless_asset_event(event)
+            return result
 
         first = tick(None)
-        assert first.run_requests == [] and "PLANT.A1" in first.cursor and "OTHER.X" not in first.cursor
+        assert first.run_requests == [] and json.loads(first.cursor)["plant"]["count"] == 3
+        listed = first.asset_events[0].metadata["points"].value
+        assert listed == ["PLANT.A1", "PLANT.A2", "PLANT.B1"]  # OTHER.X does not match the filter
 
         sim.add_point(SimPoint("PLANT.A3", point_type="Float64", interval_s=30))
         sim.remove_point("PLANT.B1")
@@ -60,12 +66,12 @@ def test_new_point_history_is_added_to_materialized_days_only(workdir: Path):
                 for r in second.run_requests] == [("2024-01-01", "2024-01-02"), ("2024-01-03", "2024-01-03")]
         assert all(r.run_config == {"ops": {"plant": {"config": {"points": ["PLANT.A3"]}}}} for r in second.run_requests)
         assert all(r.tags["naia/point_group"] == group for r in second.run_requests)
-        gone = second.asset_events[0].metadata["disappeared_points"].value
-        assert gone == ["PLANT.B1"]
+        gone = [e.metadata["disappeared_points"].value for e in second.asset_events if "disappeared_points" in e.metadata]
+        assert gone == [["PLANT.B1"]]
 
         for request in second.run_requests:
-            result = dg.materialize([asset], instance=instance, resources=defs.resources,
-                                    run_config=request.run_config, tags=request.tags)
+            assert request.job_name == "plant_job"
+            result = job.execute_in_process(instance=instance, run_config=request.run_config, tags=request.tags)
             assert result.success
         assert recorded_webids(sim) == {sim.webid("PLANT.A3")}  # nothing already in the lake was fetched
 
@@ -93,6 +99,6 @@ def test_first_tick_records_and_unreachable_source_is_retried_next_tick(workdir:
                                   "max_retries": 0, "timeout_seconds": 2},
         points={"name_filter": "PLANT.*"}))
     defs = build_definitions({"plant": ps})
-    with dg.build_sensor_context(instance=dg.DagsterInstance.get(), cursor=None, resources=defs.resources) as ctx:
-        result = defs.get_sensor_def("new_points_sensor")(ctx)
+    with dg.build_sensor_context(instance=dg.DagsterInstance.get(), cursor=None, definitions=defs) as ctx:
+        result = defs.get_sensor_def("new_points_sensor").evaluate_tick(ctx)
     assert result.run_requests == [] and result.cursor == "{}"

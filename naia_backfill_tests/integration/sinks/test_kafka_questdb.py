@@ -133,7 +133,7 @@ def produce_days(bootstrap: str, topic: str, days: dict[dt.date, list[pa.RecordB
 
 
 def start_consumer(bootstrap: str, questdb_http: str, names: dict[str, str], log: Path, *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "naia_backfill.consumer", "--bootstrap", bootstrap, "--questdb", questdb_http,
+    cmd = [sys.executable, "-m", "naia_backfill.cli", "consume", "--bootstrap", bootstrap, "--questdb", questdb_http,
            "--topic", names["topic"], "--topic", names["realtime"], "--group", names["group"],
            "--table", names["table"], "--log-interval", "1", "--batch-seconds", "0.5",
            "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=1000", *extra]

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from naia_backfill.cli import cli
 from naia_backfill.connectors.synthetic import SyntheticConnector
-from naia_backfill.daycopy import day_window
+from naia_backfill.core.daycopy import day_window
 from naia_backfill.errors import SinkError
 from naia_backfill.schema import SAMPLE_SCHEMA
 from naia_backfill.settings import ParquetSink, SyntheticSource, load_point_set

@@ -10,25 +10,18 @@ import dagster as dg
 from click.testing import CliRunner
 
 from naia_backfill.cli import Ctx
-from naia_backfill.definitions import build_definitions
 from naia_backfill.lib.checks import check_specs
 from naia_backfill.lib.partitions import daily_partitions
-from naia_backfill.runner import range_tags
 from naia_backfill.settings import load_point_set
-from naia_backfill.validation_cli import validate_cmd
-from naia_backfill_tests.conftest import write_point_set
+from naia_backfill.cli.validate import validate_cmd
+from naia_backfill_tests.conftest import run_job, write_point_set
 
 DAYS = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(3)]
-CHECKS = ["gaps", "no_duplicates", "samples_present", "value_ranges"]
+CHECKS = ["gaps", "no_duplicates", "samples_present"]  # value_ranges only when checks.ranges is set
 
 
 def materialize(workdir: Path, days=DAYS, **overrides):
-    ps = load_point_set(write_point_set(workdir, "plant", sinks=["parquet"], **overrides))
-    d = build_definitions({ps.name: ps})
-    instance = dg.DagsterInstance.get()
-    result = dg.materialize([d.get_assets_def(dg.AssetKey("plant"))], instance=instance, resources=d.resources,
-                            tags=range_tags(days), raise_on_error=False)
-    return result, instance
+    return run_job(write_point_set(workdir, "plant", sinks=["parquet"], **overrides), days)
 
 
 def evaluations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
@@ -54,8 +47,16 @@ def test_check_specs_are_partitioned_like_the_asset_and_need_a_lake(workdir: Pat
     assert sorted(s.name for s in specs) == CHECKS
     assert all(s.partitions_def == daily_partitions(ps) and s.asset_key == dg.AssetKey("plant") for s in specs)
     assert {s.name: s.metadata["severity"] for s in specs} == {
-        "samples_present": "ERROR", "no_duplicates": "ERROR", "gaps": "WARN", "value_ranges": "WARN"}
+        "samples_present": "ERROR", "no_duplicates": "ERROR", "gaps": "WARN"}
     assert check_specs(load_point_set(write_point_set(workdir, "streams", sinks=["kafka"]))) == []
+
+
+def test_checks_that_do_not_apply_are_not_declared(workdir: Path):
+    ranged = load_point_set(write_point_set(workdir, "ranged", checks={"ranges": [{"points": "SYN*", "max": 1e9}]}))
+    assert "value_ranges" in {s.name for s in check_specs(ranged)}
+    pi = load_point_set(write_point_set(workdir, "pi", source={
+        "kind": "pi_web_api", "base_url": "http://127.0.0.1:9/piwebapi", "data_server": "S"}))
+    assert {s.name for s in check_specs(pi)} == {"samples_present", "no_duplicates"}  # no interval known: no gaps
 
 
 def test_a_ranged_run_records_each_check_for_each_day_against_its_materialization(workdir: Path):
@@ -109,7 +110,7 @@ def test_validate_cli_records_results_and_the_coverage_picture(workdir: Path):
     res = CliRunner().invoke(validate_cmd, [str(plant), "--start", "2024-01-01", "--end", "2024-01-03"],
                              obj=Ctx(()), catch_exceptions=False)
     assert res.exit_code == 1, res.output  # 2024-01-03 was never materialized
-    assert "recorded 12 check result(s)" in res.output
+    assert "recorded 9 check result(s)" in res.output
     assert partition_status(instance, "samples_present") == {
         "2024-01-01": ("SUCCEEDED", True), "2024-01-02": ("SUCCEEDED", True), "2024-01-03": ("FAILED", True)}
     obs = instance.fetch_observations(dg.AssetKey("plant"), limit=1).records[0].asset_observation

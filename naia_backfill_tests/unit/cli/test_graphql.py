@@ -12,7 +12,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from naia_backfill.control import (
+from naia_backfill.cli.graphql import (
     BackfillNotFoundError,
     BackfillStateError,
     ControlError,
@@ -22,7 +22,6 @@ from naia_backfill.control import (
     launch_backfill,
     parse_backfill,
 )
-from naia_backfill.control_cli import COMMANDS
 
 URL = "http://dagster.test"
 T0 = 1_704_103_200.0  # backfill created
@@ -266,10 +265,8 @@ def invoke(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     """Runs the control commands on the main CLI group with GraphQL answered by ``handler``."""
     from naia_backfill.cli import cli
 
-    for command in COMMANDS:
-        cli.add_command(command)
     monkeypatch.setenv("NAIA_DAGSTER_URL", URL)
-    monkeypatch.setattr("naia_backfill.control_cli.time.sleep", lambda s: None)
+    monkeypatch.setattr("naia_backfill.cli.remote.time.sleep", lambda s: None)
 
     init = DagsterControl.__init__
 

@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import pyarrow as pa
 import pytest
+from click.testing import CliRunner
 
 from naia_backfill.dev.simulators.pi_web_api import RECORDED_DIR
 from naia_backfill.connectors import http
@@ -404,6 +405,7 @@ def test_benchmark_builds_a_parsable_response_and_reports(capsys):
     b = page.batch([f"B{i}" for i in range(30)])
     assert b.num_rows == 30_000 and b.column("is_system").to_numpy(zero_copy_only=False).sum() > 0
     assert b.column("state_code").null_count < 30_000 and b.column("text").null_count < 30_000
-    assert pi_parse.main(["--streams", "3", "--values", "200", "--repeat", "1", "--no-pin", "--compare"]) == 0
-    out = capsys.readouterr().out
+    result = CliRunner().invoke(pi_parse.command, ["--streams", "3", "--values", "200", "--repeat", "1", "--no-pin", "--compare"])
+    assert result.exit_code == 0, result.output
+    out = result.output
     assert "samples/s" in out and "command: naia-backfill bench pi-parse --streams 3" in out

@@ -13,15 +13,15 @@ from click.testing import CliRunner
 
 from naia_backfill.cli import Ctx
 from naia_backfill.connectors.synthetic import SyntheticConnector, point_kind
-from naia_backfill.daycopy import copy_day
+from naia_backfill.core.daycopy import copy_day
 from naia_backfill.schema import from_columns
 from naia_backfill.settings import PointSet
 from naia_backfill.sinks import layout
 from naia_backfill.sinks.base import DayTarget
 from naia_backfill.sinks.lake import LocalLake, S3Lake
 from naia_backfill.sinks.parquet import ParquetDaySink
-from naia_backfill.validation import ERROR, WARN, gap_threshold_seconds, validate_day, validate_range
-from naia_backfill.validation_cli import coverage_matrix, validate_cmd
+from naia_backfill.core.validation import ERROR, WARN, gap_threshold_seconds, validate_day, validate_range
+from naia_backfill.cli.validate import coverage_matrix, validate_cmd
 
 DAY = dt.date(2024, 1, 2)
 T0 = int(dt.datetime.combine(DAY, dt.time(), dt.UTC).timestamp()) * 10**9

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from confluent_kafka import KafkaError, Message
 
-from naia_backfill.consumer import _Pending
+from naia_backfill.core.consumer import _Pending
 from naia_backfill.errors import SinkError
 from naia_backfill.schema import SAMPLE_SCHEMA, from_columns
 from naia_backfill.settings import KafkaSink

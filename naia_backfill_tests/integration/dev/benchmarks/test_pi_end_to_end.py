@@ -11,7 +11,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_naia_variant_lands_every_sample_the_simulator_serves(capsys):
-    results, truth, command = bench.run(["--points", "20", "--days", "1", "--only", "naia"])
+    results, truth, command = bench.run(20, 1, "naia")
 
     sim = PiSimulator(seed=bench.SEED, data_server=bench.DATA_SERVER, points=bench._points(20))
     start, end = bench._window(1)
@@ -23,8 +23,8 @@ def test_naia_variant_lands_every_sample_the_simulator_serves(capsys):
     assert command == "naia-backfill bench pi-end-to-end --points 20 --days 1 --only naia"
 
 
-def test_main_prints_the_table_and_the_command(capsys):
-    assert bench.main(["--points", "3", "--days", "1", "--only", "naia"]) == 0
+def test_report_prints_the_table_and_the_command(capsys):
+    assert bench.report(3, 1, "naia") == 0
     out = capsys.readouterr().out
     assert "naia-backfill bench pi-end-to-end --points 3 --days 1 --only naia" in out
     assert f"{3 * 1440:,}" in out

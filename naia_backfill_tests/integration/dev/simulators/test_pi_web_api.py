@@ -24,9 +24,8 @@ from naia_backfill.dev.simulators.pi_web_api.simulator import PiSimulator, SimPo
 
 pytestmark = pytest.mark.integration
 
-SWAGGER = Path(__file__).parents[3] / "shared" / "pi-web-api-2018sp1-subset.json"
-if not SWAGGER.exists():
-    SWAGGER = Path("/work/shared/pi-web-api-2018sp1-subset.json")
+#: The paths and definitions a backfill uses, from OSIsoft's PI Web API 2018 SP1 swagger.
+SWAGGER = Path(__file__).with_name("pi-web-api-2018sp1-subset.json")
 FIXTURES = RECORDED_DIR
 DAY = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 NEXT = DAY + dt.timedelta(days=1)

@@ -1,0 +1,3 @@
+from naia_backfill.cli import main
+
+main()

@@ -1,0 +1,29 @@
+"""`naia-backfill bench NAME`: each benchmark prints throughput, peak memory, the command that produced the
+figures, and an alternative (or the limit) measured in the same run. Benchmarks load on first use."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+BENCHMARKS = {
+    "synthetic": "naia_backfill.dev.benchmarks.synthetic_parquet",
+    "pi-parse": "naia_backfill.dev.benchmarks.pi_parse",
+    "pi-end-to-end": "naia_backfill.dev.benchmarks.pi_end_to_end",
+    "streaming": "naia_backfill.dev.benchmarks.streaming",
+}
+
+
+class _Benchmarks(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(BENCHMARKS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = BENCHMARKS.get(cmd_name)
+        return importlib.import_module(module).command if module else None
+
+
+@click.group("bench", cls=_Benchmarks)
+def bench() -> None:
+    """Benchmarks: throughput and peak memory against an alternative measured in the same run."""
