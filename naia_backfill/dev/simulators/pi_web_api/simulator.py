@@ -18,22 +18,22 @@ served; a malformed WebID is 400 for the whole request; no gzip. Tests inject fa
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hmac
 import os
-import signal
 import threading
 import time
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
+import click
 import pyarrow as pa
 
+from naia_backfill.dev.simulators.httpserver import serve_until_stopped
 from naia_backfill.dev.simulators.pi_web_api.data import SimPoint, default_points, generate, to_ticks, truth_table
-from naia_backfill.dev.simulators.pi_web_api.server import check_loopback, serve
 from naia_backfill.dev.simulators.pi_web_api.routes import Response, data_server_webid, point_webid
+from naia_backfill.dev.simulators.pi_web_api.server import check_loopback, serve
 
 __all__ = ["FAULTS", "PiSimulator", "SimPoint", "data_server_webid", "main", "point_webid", "serve"]
 
@@ -220,63 +220,56 @@ class PiSimulator:
             self.request_log.append(entry)
 
 
-def main(argv: list[str] | None = None) -> int:
+@click.command(name="pi-web-api", help=__doc__.split("\n\n")[0])
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
+@click.option("--port", type=int, default=0, help="Port (default: a free one, printed).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--data-server", default="PISRV1", show_default=True)
+@click.option("--max-returned-items", type=int, default=150_000, show_default=True)
+@click.option("--rate-limit", type=float, help="Requests per second before 429.")
+@click.option("--no-retry-after", is_flag=True, help="Send 429 without Retry-After.")
+@click.option("--username", help="Require Basic auth with this user.")
+@click.option(
+    "--password-env",
+    default="NAIA_PI_SIM_PASSWORD",
+    show_default=True,
+    help="Environment variable holding the Basic password.",
+)
+@click.option("--token-env", help="Require or accept Bearer auth with the token in this variable.")
+def main(
+    host: str, port: int, seed: int, data_server: str, max_returned_items: int, rate_limit: float | None,
+    no_retry_after: bool, username: str | None, password_env: str, token_env: str | None,
+) -> None:  # fmt: skip
     """``naia-backfill simulate pi-web-api``: serve the default catalogue until SIGINT or SIGTERM."""
-    parser = argparse.ArgumentParser(prog="naia-backfill simulate pi-web-api", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port (default: a free one, printed)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-server", default="PISRV1")
-    parser.add_argument("--max-returned-items", type=int, default=150_000)
-    parser.add_argument("--rate-limit", type=float, default=None, help="requests per second before 429")
-    parser.add_argument("--no-retry-after", action="store_true", help="send 429 without Retry-After")
-    parser.add_argument("--username", help="require Basic auth with this user")
-    parser.add_argument(
-        "--password-env",
-        default="NAIA_PI_SIM_PASSWORD",
-        help="environment variable holding the Basic password (default NAIA_PI_SIM_PASSWORD)",
-    )
-    parser.add_argument("--token-env", help="require or accept Bearer auth with the token in this variable")
-    args = parser.parse_args(argv)
     password = token = None
-    if args.username is not None:
-        password = os.environ.get(args.password_env)
+    if username is not None:
+        password = os.environ.get(password_env)
         if password is None:
-            parser.error(f"--username needs the password in ${args.password_env}")
-    if args.token_env:
-        token = os.environ.get(args.token_env)
+            raise click.UsageError(f"--username needs the password in ${password_env}")
+    if token_env:
+        token = os.environ.get(token_env)
         if token is None:
-            parser.error(f"${args.token_env} is not set")
+            raise click.UsageError(f"${token_env} is not set")
     try:
-        check_loopback(args.host)
+        check_loopback(host)
     except ValueError as e:
-        parser.error(str(e))
+        raise click.UsageError(str(e)) from None
     sim = PiSimulator(
-        seed=args.seed,
-        data_server=args.data_server,
-        max_returned_items=args.max_returned_items,
-        rate_limit_per_s=args.rate_limit,
-        retry_after=not args.no_retry_after,
-        username=args.username,
+        seed=seed,
+        data_server=data_server,
+        max_returned_items=max_returned_items,
+        rate_limit_per_s=rate_limit,
+        retry_after=not no_retry_after,
+        username=username,
         password=password,
         token=token,
     )
-    stop = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        with serve(sim, args.host, args.port) as url:
-            names = ", ".join(p.name for p in sim.points)
-            print(
-                f"PI Web API simulator at {url} (data server {sim.data_server}, points: {names}); Ctrl-C to stop",
-                flush=True,
-            )
-            while not stop.wait(0.5):
-                pass
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    return 0
+    names = ", ".join(p.name for p in sim.points)
+    serve_until_stopped(
+        serve(sim, host, port),
+        lambda url: f"PI Web API simulator at {url} (data server {sim.data_server}, points: {names}); Ctrl-C to stop",
+    )
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()
