@@ -104,11 +104,12 @@ def _cpu(p: psutil.Process | None) -> float:
         return float("nan")
 
 
-def _watch(cmd: list[str], servers: dict[str, psutil.Process | None]) -> tuple[subprocess.CompletedProcess, dict]:
-    """Run ``cmd``, sampling its RSS (children included) and the CPU time of it and of the servers."""
+def _watch(cmd: list[str], servers: dict[str, psutil.Process | None], env: dict[str, str] | None = None
+           ) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run ``cmd`` (in ``env``), sampling its RSS (children included) and the CPU time of it and of the servers."""
     before = {k: _cpu(p) for k, p in servers.items()}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = psutil.Popen(cmd, stdout=out, stderr=err)
+        proc = psutil.Popen(cmd, stdout=out, stderr=err, env=env)
         peak = cpu = 0.0
         while proc.poll() is None:
             try:

@@ -1,4 +1,6 @@
-"""Kafka backfill topic -> consumer -> QuestDB, and the direct QuestDB sink, against the real servers.
+"""The Kafka sink and the direct QuestDB sink against the real servers, and the helpers the consumer's tests
+(naia_backfill_tests/integration/core/test_consumer.py) share: day batches, producing days, expected and
+observed counts.
 
 Needs NAIA_KAFKA_BOOTSTRAP and NAIA_QUESTDB_HTTP (``source .services/env`` after ``scripts/services.sh up``);
 a missing variable fails the test (see conftest.py).
@@ -8,14 +10,9 @@ Every test uses its own topics, consumer group and table, and removes them after
 from __future__ import annotations
 
 import datetime as dt
-import signal
 import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -32,7 +29,6 @@ from naia_backfill.sinks.questdb import QuestDBDaySink, QuestDBRest, ensure_tabl
 
 pytestmark = pytest.mark.integration
 DAY0 = dt.date(2024, 3, 1)
-DEADLINE = 180.0  # seconds to wait for a consumer to catch up before the test fails
 
 
 @pytest.fixture
@@ -132,14 +128,6 @@ def produce_days(bootstrap: str, topic: str, days: dict[dt.date, list[pa.RecordB
     return rows
 
 
-def start_consumer(bootstrap: str, questdb_http: str, names: dict[str, str], log: Path, *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "naia_backfill.cli", "consume", "--bootstrap", bootstrap, "--questdb", questdb_http,
-           "--topic", names["topic"], "--topic", names["realtime"], "--group", names["group"],
-           "--table", names["table"], "--log-interval", "1", "--batch-seconds", "0.5",
-           "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=1000", *extra]
-    return subprocess.Popen(cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-
-
 def committed_behind(bootstrap: str, group: str, topics: list[str]) -> int:
     """Messages in ``topics`` the group has not committed yet."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
@@ -153,27 +141,6 @@ def committed_behind(bootstrap: str, group: str, topics: list[str]) -> int:
         return behind
     finally:
         c.close()
-
-
-def wait_caught_up(bootstrap: str, names: dict[str, str], proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while committed_behind(bootstrap, names["group"], [names["topic"], names["realtime"]]):
-        if proc.poll() is not None:
-            pytest.fail(f"consumer exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"consumer did not catch up within {DEADLINE:.0f}s:\n{log.read_text()[-4000:]}")
-        time.sleep(0.5)
-
-
-def stop(proc: subprocess.Popen, log: Path) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        code = proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail(f"consumer ignored SIGTERM:\n{log.read_text()[-4000:]}")
-    assert code == 0, log.read_text()[-4000:]
-    assert "consumer stopped" in log.read_text()
 
 
 def create_topics(bootstrap: str, *topics: str) -> None:
@@ -194,84 +161,6 @@ def produce_realtime(bootstrap: str, topic: str, batch: pa.RecordBatch) -> int:
         rows += mb.num_rows
     assert producer.flush(30) == 0
     return rows
-
-
-def test_backfill_topic_to_questdb_exact_and_rerun_unchanged(bootstrap, questdb_http, names, tmp_path):
-    days = {DAY0 + dt.timedelta(days=i): day_batches(DAY0 + dt.timedelta(days=i)) for i in range(3)}
-    exp = expected(days)
-    assert produce_days(bootstrap, names["topic"], days, "run-1") == exp["rows"]
-    realtime = day_batches(DAY0 + dt.timedelta(days=10), points=5)[0]
-    rt_rows = produce_realtime(bootstrap, names["realtime"], realtime)
-    log = tmp_path / "consumer.log"
-    proc = start_consumer(bootstrap, questdb_http, names, log)
-    try:
-        wait_caught_up(bootstrap, names, proc, log)
-        rest = QuestDBRest(questdb_http)
-        first = observed(rest, names["table"])
-        assert first["rows"] == exp["rows"] + rt_rows
-        assert rest.count(names["table"], "point_set IS NULL") == rt_rows
-        assert rest.count(names["table"], "point_set = 'itest'") == exp["rows"]
-        assert rest.count(names["table"], "seq > 0") > 0
-
-        produce_days(bootstrap, names["topic"], days, "run-2")
-        wait_caught_up(bootstrap, names, proc, log)
-        assert observed(rest, names["table"]) == first
-        stop(proc, log)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert "lag" in log.read_text()
-
-
-def test_consumer_killed_mid_stream_then_restarted_loads_exactly(bootstrap, questdb_http, names, tmp_path):
-    days = {DAY0 + dt.timedelta(days=i): day_batches(DAY0 + dt.timedelta(days=i), points=60) for i in range(3)}
-    exp = expected(days)
-    produce_days(bootstrap, names["topic"], days, "run-1")
-    log = tmp_path / "consumer.log"
-    topics = [names["topic"], names["realtime"]]
-    create_topics(bootstrap, names["realtime"])
-    proc = start_consumer(bootstrap, questdb_http, names, log, "--batch-rows", "5000", "--max-rows-per-second",
-                          "20000")
-    try:
-        total = committed_behind(bootstrap, names["group"], topics)
-        deadline = time.monotonic() + DEADLINE
-        while committed_behind(bootstrap, names["group"], topics) == total:
-            assert proc.poll() is None, log.read_text()[-4000:]
-            assert time.monotonic() < deadline, "the consumer never committed"
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        assert committed_behind(bootstrap, names["group"], topics) > 0  # killed mid-stream
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    rest = QuestDBRest(questdb_http)
-    assert observed(rest, names["table"])["rows"] < exp["rows"]
-
-    proc = start_consumer(bootstrap, questdb_http, names, log)
-    try:
-        wait_caught_up(bootstrap, names, proc, log)
-        assert observed(rest, names["table"]) == exp
-        stop(proc, log)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-
-
-def test_undecodable_message_stops_the_consumer_loudly(bootstrap, questdb_http, names, tmp_path):
-    create_topics(bootstrap, names["topic"], names["realtime"])
-    producer = Producer({"bootstrap.servers": bootstrap})
-    producer.produce(names["topic"], key=b"P1", value=b"{\"ts\": 1}")
-    assert producer.flush(30) == 0
-    log = tmp_path / "consumer.log"
-    proc = start_consumer(bootstrap, questdb_http, names, log)
-    try:
-        assert proc.wait(timeout=DEADLINE) == 1
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert f"undecodable message {names['topic']}[0]@0" in log.read_text()
-    assert committed_behind(bootstrap, names["group"], [names["topic"]]) == 1
 
 
 def test_direct_questdb_sink_rerun_unchanged_and_replaces_rows(questdb_http, names):

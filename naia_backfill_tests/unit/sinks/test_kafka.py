@@ -8,9 +8,8 @@ import warnings
 import numpy as np
 import pyarrow as pa
 import pytest
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError
 
-from naia_backfill.core.consumer import _Pending
 from naia_backfill.errors import SinkError
 from naia_backfill.schema import SAMPLE_SCHEMA, from_columns
 from naia_backfill.settings import KafkaSink
@@ -223,19 +222,6 @@ def test_unacknowledged_messages_fail_the_day():
 def test_realtime_topic_is_refused():
     with pytest.raises(SinkError, match="realtime"):
         KafkaDaySink(KafkaSink(kind="kafka", topic="naia.datapoints"), "127.0.0.1:1")
-
-
-def test_consumer_builds_table_rows_from_messages():
-    pending = _Pending()
-    for offset, (point, mb) in enumerate(iter_messages([mixed_batch()])):
-        headers = [("naia-point-set", b"plant_a")] if point == "A" else None
-        pending.add(Message(topic="t", partition=0, offset=offset, key=point.encode(), value=encode_value(mb),
-                            headers=headers), decode_value(encode_value(mb)))
-    table = pending.table()
-    assert table.column_names == list(COLUMNS)
-    assert table.column("point").to_pylist() == ["A"] * 4 + ["B"] * 3
-    assert table.column("point_set").to_pylist() == ["plant_a"] * 4 + [None] * 3
-    assert [tp.offset for tp in pending.commit_list()] == [2]
 
 
 def test_direct_table_and_ilp_frame():
