@@ -1,5 +1,7 @@
 """Typed errors with messages a user can act on."""
 
+from __future__ import annotations
+
 
 class NaiaError(Exception):
     """Base class of every error naia_backfill raises on purpose."""
@@ -7,6 +9,10 @@ class NaiaError(Exception):
 
 class PointSetError(NaiaError):
     """A point-set file is missing, unreadable or invalid."""
+
+
+class SinkConfigError(PointSetError):
+    """The point set's sinks cannot work together or with this lake; refused before anything is written."""
 
 
 class SourceError(NaiaError):
@@ -20,6 +26,26 @@ class UnknownPointsError(SourceError):
         shown = ", ".join(points[:20]) + (f" and {len(points) - 20} more" if len(points) > 20 else "")
         super().__init__(f"{len(points)} point(s) not found at {source}: {shown}")
         self.points = points
+
+    @classmethod
+    def from_file(cls, missing: int, total: int, path: object, lines: str, source: str) -> UnknownPointsError:
+        """Names read from a points file: the message gives line numbers, never the file's contents."""
+        err = cls.__new__(cls)
+        SourceError.__init__(err, f"{missing} of the {total} point names in {path} are not at {source} (lines {lines})")
+        err.points = []
+        return err
+
+
+class CredentialsError(SourceError):
+    """The source refused the credentials (or none were given where it needs some)."""
+
+
+class NoMatchingPointsError(SourceError):
+    """A point set's filter matches no point at the source."""
+
+
+class LakeError(NaiaError):
+    """The lake cannot be used: a folder that cannot be written, an unreachable bucket, refused credentials."""
 
 
 class SinkError(NaiaError):

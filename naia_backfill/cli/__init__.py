@@ -17,6 +17,7 @@ from naia_backfill.cli.backfill import list_cmd, plan, run
 from naia_backfill.cli.common import Ctx
 from naia_backfill.cli.consume import consume
 from naia_backfill.cli.remote import backfill_cmd, cancel_cmd, retry_cmd, status_cmd
+from naia_backfill.cli.repair import repair
 from naia_backfill.cli.validate import validate_cmd
 
 #: Commands of the development wing, by import path: the product never imports ``naia_backfill.dev``.
@@ -49,7 +50,7 @@ def cli(ctx: click.Context, extra: tuple[str, ...]) -> None:
     ctx.obj = Ctx(extra)
 
 
-for command in (list_cmd, plan, run, validate_cmd, backfill_cmd, status_cmd, cancel_cmd, retry_cmd, consume):
+for command in (list_cmd, plan, run, repair, validate_cmd, backfill_cmd, status_cmd, cancel_cmd, retry_cmd, consume):
     cli.add_command(command)
 
 

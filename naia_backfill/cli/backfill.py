@@ -8,13 +8,14 @@ import click
 from rich.table import Table
 
 from naia_backfill.cli.common import (
-    BadInput,
     Ctx,
     Failed,
+    check_lake,
     console,
     day_range,
     days_between,
     ensure_dagster_home,
+    lake_option_url,
     out,
     preflight,
 )
@@ -47,22 +48,29 @@ def list_cmd(obj: Ctx) -> None:
 @click.argument("point_set", metavar="NAME|FILE")
 @click.option("--start", help="First UTC day (YYYY-MM-DD); default the point set's start_date.")
 @click.option("--end", help="Last UTC day, inclusive; default the last complete day.")
+@click.option("--lake", help="Lake root (folder or s3://bucket/prefix); default $NAIA_LAKE_URL or ./data/lake.")
 @click.pass_obj
-def plan(obj: Ctx, point_set: str, start: str | None, end: str | None) -> None:
+def plan(obj: Ctx, point_set: str, start: str | None, end: str | None, lake: str | None) -> None:
     """Dry run: what a backfill of these days would do. Changes nothing."""
     import dagster as dg
 
+    from naia_backfill.cli.common import source_credentials
+    from naia_backfill.connectors import build_source
+    from naia_backfill.lib import doneness
     from naia_backfill.lib.partitions import contiguous_chunks as chunks
 
     _, ps = obj.one(point_set)
     first, last = day_range(ps, start, end)
     days = days_between(first, last)
-    points, per_day = preflight(ps)
+    lake_url = lake_option_url(lake)
+    points, per_day = preflight(ps, lake_url, check_writable=False)
     ensure_dagster_home()
-    done = dg.DagsterInstance.get().get_materialized_partitions(dg.AssetKey(ps.name))
-    todo = [d for d in days if d.isoformat() not in done]
+    the_lake = check_lake(lake_url, writable=False) if ps.sink("parquet") else None
+    done, stale = doneness.audit(dg.DagsterInstance.get(), ps, days, the_lake)
+    todo = [d for d in days if d not in done]
     table = Table(show_header=False, title=f"plan for {ps.name} ({first} .. {last})")
-    table.add_row("days", f"{len(days)} ({len(days) - len(todo)} already materialized, {len(todo)} to run)")
+    table.add_row("days", f"{len(days)} ({len(done)} already done in this lake, {len(todo)} to run"
+                  + (f", {len(stale)} of them recorded but not in the lake as recorded)" if stale else ")"))
     table.add_row("runs", f"{len(chunks(todo, ps.chunk_days))} of up to {ps.chunk_days} days")
     table.add_row("points", str(len(points)))
     samples = per_day.samples * len(todo) if per_day.samples is not None else None
@@ -76,6 +84,9 @@ def plan(obj: Ctx, point_set: str, start: str | None, end: str | None) -> None:
     else:
         table.add_row("ETA at rate limit", "no rate limit set" if not limit else "no requests")
     table.add_row("sinks", ", ".join(s.kind for s in ps.sinks))
+    with build_source(ps, source_credentials(ps)) as source:  # a source collected forward: what is staged
+        for label, text in getattr(source, "describe_days", lambda _days: [])(todo):
+            table.add_row(label, text)
     out.print(table)
 
 
@@ -84,7 +95,7 @@ def plan(obj: Ctx, point_set: str, start: str | None, end: str | None) -> None:
 @click.option("--start", help="First UTC day (YYYY-MM-DD); default the point set's start_date.")
 @click.option("--end", help="Last UTC day, inclusive; default the last complete day.")
 @click.option("--lake", help="Lake root (folder or s3://bucket/prefix); default $NAIA_LAKE_URL or ./data/lake.")
-@click.option("--force", is_flag=True, help="Re-run days that are already materialized.")
+@click.option("--force", is_flag=True, help="Re-run days that are already done.")
 @click.pass_obj
 def run(obj: Ctx, point_set: str, start: str | None, end: str | None, lake: str | None, force: bool) -> None:
     """Materialize days through Dagster in-process, in chunks of the point set's chunk_days."""
@@ -92,10 +103,9 @@ def run(obj: Ctx, point_set: str, start: str | None, end: str | None, lake: str 
 
     sets, ps = obj.one(point_set)
     first, last = day_range(ps, start, end)
-    if lake and "://" in lake and not lake.startswith(("s3://", "file://")):
-        raise BadInput(f"--lake {lake!r}: use a folder, file:///path or s3://bucket/prefix")
-    preflight(ps)
+    lake_url = lake_option_url(lake)
+    preflight(ps, lake_url)
     ensure_dagster_home()
-    failed = run_days(sets, ps, days_between(first, last), lake=lake, force=force, console=console)
+    failed = run_days(sets, ps, days_between(first, last), lake=lake_url, force=force, console=console)
     if failed:
         raise Failed(f"{len(failed)} day(s) failed: {', '.join(failed)}")

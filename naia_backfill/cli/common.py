@@ -4,6 +4,7 @@ Dagster home, UTC day options, and loading point sets with a preflight check of 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 import shutil
 from pathlib import Path
@@ -12,10 +13,17 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from naia_backfill.errors import NaiaError, PointSetError, UnknownPointsError
+from naia_backfill.errors import (
+    CredentialsError,
+    LakeError,
+    NaiaError,
+    NoMatchingPointsError,
+    PointSetError,
+    UnknownPointsError,
+)
 from naia_backfill.settings import PointSet, extra_locations, load_point_set, load_point_sets
+from naia_backfill.settings.loading import expand_sites, share_rate_limits
 
 console = Console(stderr=True)
 out = Console()
@@ -37,20 +45,45 @@ class Failed(click.ClickException):
         console.print(f"[bold red]failed:[/] {escape(self.message)}", highlight=False, soft_wrap=True)
 
 
+#: The instance settings a new ./.dagster gets when the current folder has no dagster.yaml of its own.
+DEFAULT_INSTANCE = Path(__file__).with_name("dagster_instance.yaml")
+
+
 def ensure_dagster_home() -> Path:
-    """``$DAGSTER_HOME``, or ./.dagster (with the project's dagster.yaml copied in) when unset."""
+    """``$DAGSTER_HOME``, or ./.dagster when unset (with ./dagster.yaml, else the default instance settings),
+    its storage created and migrated once, under a lock, before any run can race on it."""
     home = os.environ.get("DAGSTER_HOME")
     if not home:
         path = Path.cwd() / ".dagster"
         path.mkdir(exist_ok=True)
-        if (Path.cwd() / "dagster.yaml").is_file() and not (path / "dagster.yaml").exists():
-            shutil.copyfile(Path.cwd() / "dagster.yaml", path / "dagster.yaml")
+        settings = Path.cwd() / "dagster.yaml"
+        if not (path / "dagster.yaml").exists():
+            shutil.copyfile(settings if settings.is_file() else DEFAULT_INSTANCE, path / "dagster.yaml")
         os.environ["DAGSTER_HOME"] = str(path)
-        return path
-    path = Path(home).expanduser()
-    if not path.is_dir():
-        raise BadInput(f"DAGSTER_HOME={home} is not a folder; create it (mkdir -p {home}) or unset it")
+    else:
+        path = Path(home).expanduser()
+        if not path.is_dir():
+            raise BadInput(f"DAGSTER_HOME={home} is not a folder; create it (mkdir -p {home}) or unset it")
+    initialise_instance(path)
     return path
+
+
+def initialise_instance(home: Path) -> None:
+    """Create (or migrate) the instance's storage while holding an exclusive lock in ``home``: two commands
+    started together on a fresh ``DAGSTER_HOME`` would otherwise both create the SQLite schema and leave it
+    with two Alembic heads."""
+    import dagster as dg
+
+    with open(home / ".naia-instance.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with dg.DagsterInstance.get() as instance:
+                instance.get_runs(limit=1)
+                instance.get_asset_keys()
+                if instance.schedule_storage is not None:
+                    instance.all_instigator_state()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def parse_day_option(value: str | None, option: str) -> dt.date | None:
@@ -103,10 +136,15 @@ class Ctx:
                 ps = load_point_set(name_or_file)
             except PointSetError as e:
                 raise BadInput(str(e)) from None
+            if getattr(ps.source, "sites", None) is not None:  # one point set per site: say which
+                names = ", ".join(p.name for p in expand_sites(ps))
+                raise BadInput(f"{name_or_file} makes one point set per site ({names}): run them by name with "
+                               f"--point-sets {name_or_file}")
             if ps.name in sets and sets[ps.name].path != ps.path:
                 raise BadInput(f"{name_or_file}: point set name {ps.name!r} is already used by {sets[ps.name].path}")
             sets[ps.name] = ps
-            return sets, ps
+            sets = share_rate_limits(sets)
+            return sets, sets[ps.name]
         if name_or_file not in sets:
             known = ", ".join(sorted(sets)) or "none"
             raise BadInput(f"no point set named {name_or_file!r} (known: {known}) and no such file")
@@ -124,15 +162,43 @@ def source_credentials(ps: PointSet) -> Any:
     return Credentials(**{field: os.environ[env] for field, env in names.items()})
 
 
-def preflight(ps: PointSet) -> tuple[list[str], Any]:
-    """Resolve the points at the source (unknown points are bad input) and estimate a day."""
+def preflight(ps: PointSet, lake_url: str | None = None, *, check_writable: bool = True) -> tuple[list[str], Any]:
+    """Before anything runs: the lake is usable (when the point set writes one) and the points resolve at the
+    source (unknown points, a filter matching nothing, refused credentials are bad input). Returns the points
+    and the estimate of one day."""
     from naia_backfill.connectors import build_source, resolve_points
 
+    from naia_backfill.sinks.preflight import check_sinks
+
     try:
+        check_sinks(ps, lake_url)
         with build_source(ps, source_credentials(ps)) as source:
             points = resolve_points(ps, source)
-            return points, source.estimate(len(points), 1)
-    except (UnknownPointsError, PointSetError) as e:
+            estimate = source.estimate(len(points), 1)
+    except (UnknownPointsError, NoMatchingPointsError, PointSetError, CredentialsError) as e:
         raise BadInput(str(e)) from None
     except NaiaError as e:
         raise Failed(str(e)) from None
+    if ps.sink("parquet") is not None:
+        check_lake(lake_url, writable=check_writable)
+    return points, estimate
+
+
+def lake_option_url(value: str | None) -> str | None:
+    """A ``--lake`` value, checked for its form."""
+    if value and "://" in value and not value.startswith(("s3://", "file://")):
+        raise BadInput(f"--lake {value!r}: use a folder, file:///path or s3://bucket/prefix")
+    return value
+
+
+def check_lake(url: str | None, *, writable: bool = True) -> Any:
+    """The lake at ``url`` (default $NAIA_LAKE_URL or ./data/lake), proven usable before any run starts: a
+    folder that can be created and written, or a bucket that answers with the configured credentials."""
+    from naia_backfill.lib.resources import LakeResource
+
+    try:
+        lake = LakeResource(url=url).lake()
+        lake.check(writable=writable)
+    except (LakeError, ValueError) as e:
+        raise BadInput(f"the lake cannot be used: {e}; nothing was written") from None
+    return lake

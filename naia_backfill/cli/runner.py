@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from typing import Any
 
 import dagster as dg
@@ -15,11 +16,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from naia_backfill.lib import partitions
+from naia_backfill.lib import doneness, partitions
 from naia_backfill.lib.dagster_internals import free_pool_slots_of_finished_runs
 from naia_backfill.lib.definitions import build_definitions
 from naia_backfill.lib.factory import job_name
+from naia_backfill.lib.resources import LakeResource
 from naia_backfill.settings import PointSet
+from naia_backfill.sinks.lake import Lake
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 #: Tags the UI hides (Dagster's ``.dagster/`` prefix): which process of which host runs a CLI run.
@@ -77,6 +80,7 @@ class _Watcher(threading.Thread):
         self.instance, self.key, self.progress, self.task = instance, key, progress, task
         latest = instance.fetch_materializations(key, limit=1)
         self.cursor = latest.records[0].storage_id if latest.records else 0
+        self.run_ids: set[str] = set()  # only this command's runs move the bar, not concurrent ones
         self.samples = 0
         self.started = time.monotonic()
         self.stop = threading.Event()
@@ -87,6 +91,8 @@ class _Watcher(threading.Thread):
         ).records
         for rec in records:
             self.cursor = max(self.cursor, rec.storage_id)
+            if rec.run_id not in self.run_ids:
+                continue
             meta = rec.asset_materialization.metadata if rec.asset_materialization else {}
             samples = meta.get("samples")
             self.samples += int(samples.value) if samples is not None else 0
@@ -126,10 +132,7 @@ def run_days(
     job = defs.resolve_job_def(job_name(ps))
     instance = instance or dg.DagsterInstance.get()
     recover_dead_runs(instance, console)
-    done = set() if force else instance.get_materialized_partitions(key)
-    todo = [d for d in days if d.isoformat() not in done]
-    if len(todo) < len(days):
-        console.print(f"{len(days) - len(todo)} of {len(days)} day(s) already materialized; skipped (--force re-runs them)")
+    todo = days if force else days_to_run(instance, ps, days, LakeResource(url=lake).lake(), console)
     failed: list[str] = []
     if not todo:
         return failed
@@ -141,8 +144,10 @@ def run_days(
         watcher.start()
         try:
             for chunk in partitions.contiguous_chunks(todo, ps.chunk_days):
+                run_id = str(uuid.uuid4())
+                watcher.run_ids.add(run_id)
                 result = job.execute_in_process(
-                    instance=instance, tags=range_tags(chunk), run_config=QUIET, raise_on_error=False,
+                    instance=instance, tags=range_tags(chunk), run_config=QUIET, raise_on_error=False, run_id=run_id,
                 )
                 if not result.success:
                     failed.extend(d.isoformat() for d in chunk if not _in_run(instance, key, d, result.run_id))
@@ -153,6 +158,18 @@ def run_days(
             watcher.stop.set()
             watcher.join()
     return failed
+
+
+def days_to_run(
+    instance: dg.DagsterInstance, ps: PointSet, days: list[dt.date], lake: Lake | None, console: Console
+) -> list[dt.date]:
+    """The days not done in this lake (see :mod:`naia_backfill.lib.doneness`), saying why recorded ones run again."""
+    done, stale = doneness.audit(instance, ps, days, lake)
+    for day, why in sorted(stale.items()):
+        console.print(f"{day}: materialized, but {why}; fetching it again", highlight=False, soft_wrap=True)
+    if done:
+        console.print(f"{len(done)} of {len(days)} day(s) already done in this lake; skipped (--force re-runs them)")
+    return [d for d in days if d not in done]
 
 
 def _in_run(instance: dg.DagsterInstance, key: dg.AssetKey, day: dt.date, run_id: str) -> bool:

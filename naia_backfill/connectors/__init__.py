@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 
 from naia_backfill.connectors.base import Credentials, Estimate, Source
+from naia_backfill.errors import UnknownPointsError
 from naia_backfill.settings import SOURCES, PointSet
 
 __all__ = ["Credentials", "Estimate", "Source", "build_source", "resolve_points"]
@@ -24,5 +25,11 @@ def resolve_points(point_set: PointSet, source: Source) -> list[str]:
     if spec.names is not None:
         return source.resolve(names=spec.names)
     if spec.file is not None:
-        return source.resolve(names=point_set.point_names_from_file())
+        lines = point_set.point_file_lines()
+        try:
+            return source.resolve(names=list(lines))
+        except UnknownPointsError as e:  # say where, never what: the file's lines are not echoed
+            where = ", ".join(str(lines[n]) for n in e.points[:20]) + (" and more" if len(e.points) > 20 else "")
+            raise UnknownPointsError.from_file(len(e.points), len(lines), point_set.point_file(), where,
+                                               source.description) from None
     return source.resolve(name_filter=spec.name_filter)

@@ -11,7 +11,6 @@ server's message. Nothing here logs or raises a credential: logged URLs carry no
 
 from __future__ import annotations
 
-import email.utils
 import importlib.metadata
 import logging
 import random
@@ -19,24 +18,33 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
-import orjson
 import tenacity
 
 from naia_backfill.connectors.base import Credentials
 from naia_backfill.connectors.ratelimit import RateLimiter, SharedRateLimiter
-from naia_backfill.errors import SourceError
+from naia_backfill.connectors.http_errors import (  # noqa: F401  (the connectors' one import for HTTP errors)
+    RETRY_EXCEPTIONS,
+    RETRY_STATUSES,
+    HttpStatusError,
+    RefusedCredentialsError,
+    TransientError,
+    check_response,
+    describe,
+    get_body,
+    is_transient,
+    parse_retry_after,
+    safe_url,
+    server_message,
+    status_error,
+)
+from naia_backfill.errors import CredentialsError, PointSetError, SourceError
 from naia_backfill.settings import HttpSourceBase, RateLimit
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 520, 521, 522, 523})
-#: Errors that a new attempt may cure. RemoteProtocolError is how httpx reports a body cut off mid-transfer.
-RETRY_EXCEPTIONS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.DecodingError)
-
 
 def user_agent() -> str:
     try:
@@ -46,130 +54,14 @@ def user_agent() -> str:
     return f"naia-backfill/{version}"
 
 
-class TransientError(SourceError):
-    """A failure worth another attempt; ``retry_after`` is the server's requested wait in seconds, if any."""
-
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
-
-
-class HttpStatusError(SourceError):
-    """The server answered with a status that no retry will change (400, 401, 403, 404, ...)."""
-
-    def __init__(self, message: str, *, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def safe_url(url: httpx.URL | str) -> str:
-    """The URL without its query string (which may hold a token) nor user info."""
-    u = httpx.URL(str(url))
-    return str(u.copy_with(query=None, fragment=None, username=None, password=None))
-
-
-def server_message(content: bytes, limit: int = 500) -> str:
-    """The error text of a response body: ``{"Errors":[...]}``, ``{"message":...}``, or the raw text."""
-    try:
-        doc = orjson.loads(content)
-    except orjson.JSONDecodeError:
-        doc = None
-    if isinstance(doc, dict):
-        if "WebException" in doc and isinstance(doc["WebException"], dict):
-            doc = doc["WebException"]
-        for key in ("Errors", "errors", "message", "Message", "error", "detail"):
-            if doc.get(key):
-                found = doc[key]
-                text = "; ".join(map(str, found)) if isinstance(found, list) else str(found)
-                return text[:limit]
-    return content[:limit].decode("utf-8", "replace").strip()
-
-
-def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header given as seconds or as an HTTP date; None if absent."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - now())
-
-
-def status_error(status: int, message: str, what: str, retry_after: float | None = None) -> SourceError:
-    """The typed error for an HTTP status (also used for a WebException inside a 200)."""
-    phrase = httpx.codes.get_reason_phrase(status) or "error"
-    detail = f": {message}" if message else ""
-    if status in RETRY_STATUSES:
-        return TransientError(f"{what}: HTTP {status} {phrase}{detail}", status=status, retry_after=retry_after)
-    if status in (401, 403):
-        return HttpStatusError(
-            f"{what}: HTTP {status} {phrase}: the server refused the credentials; check the user name and "
-            f"password or the token in the environment variables the point set names{detail}",
-            status=status,
-        )
-    return HttpStatusError(f"{what}: HTTP {status} {phrase}{detail}", status=status)
-
-
-def check_response(response: httpx.Response, what: str | None = None) -> httpx.Response:
-    """Return a 2xx response; raise :class:`TransientError` or :class:`HttpStatusError` for anything else."""
-    if response.is_success:
-        return response
-    what = what or f"{response.request.method} {safe_url(response.request.url)}"
-    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-    raise status_error(response.status_code, server_message(response.content), what, retry_after)
-
-
-def get_body(client: httpx.Client, path: str, params: Any, what: str) -> bytes:
-    """GET ``path`` and return its body, raising the typed error of a non-2xx status.
-
-    The body is returned, never stored on the response: an httpx response and its stream refer to each
-    other, so a body kept on the response lives until Python's cyclic garbage collector runs — with pages
-    of tens of MB that grew a day's peak memory by hundreds of MB.
-    """
-    with client.stream("GET", path, params=params) as response:
-        if not response.is_success:
-            response.read()
-            check_response(response, what)
-        return b"".join(response.iter_bytes())
-
-
-def describe(exc: BaseException) -> str:
-    """A one-line account of a failure, naming the URL but never its query string."""
-    if isinstance(exc, SourceError):
-        return str(exc)
-    try:
-        url = safe_url(exc.request.url)  # type: ignore[attr-defined]
-    except (AttributeError, RuntimeError):
-        url = "the server"
-    if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect to {url}: {exc}"
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timed out waiting for {url} ({type(exc).__name__})"
-    if isinstance(exc, httpx.HTTPError):
-        return f"{type(exc).__name__} from {url}: {exc}"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, (TransientError, *RETRY_EXCEPTIONS))
-
-
 _limiters: dict[str, SharedRateLimiter] = {}
 _limiters_lock = threading.Lock()
 
 
 def rate_limiter_for(key: str, limit: RateLimit | None) -> RateLimiter | None:
-    """The limiter of a source (keyed by its pool name), shared by its threads in this process and by every
-    other process of this machine reading the same source; the first limit registered here wins."""
+    """The limiter of a source (keyed by its address or ``rate_limit_key``), shared by its threads in this
+    process and by every other process of this machine reading the same source; the first limit registered
+    here wins (point sets of one source already share the strictest limit, see settings.loading)."""
     if limit is None:
         return None
     with _limiters_lock:
@@ -270,7 +162,7 @@ def _auth(settings: HttpSourceBase, credentials: Credentials) -> httpx.Auth | No
     kind = getattr(auth, "kind", "none")
     if kind == "basic":
         if not credentials.username or credentials.password is None:
-            raise SourceError(
+            raise CredentialsError(
                 f"{settings.base_url}: basic auth needs a user name and a password: set the environment variables "
                 f"{auth.username_env} and {auth.password_env}"  # type: ignore[union-attr]
             )
@@ -278,7 +170,7 @@ def _auth(settings: HttpSourceBase, credentials: Credentials) -> httpx.Auth | No
     if kind == "bearer":
         if not credentials.token:
             env = auth.token_env  # type: ignore[union-attr]
-            raise SourceError(f"{settings.base_url}: bearer auth needs a token: set the environment variable {env}")
+            raise CredentialsError(f"{settings.base_url}: bearer auth needs a token: set the environment variable {env}")
         return _BearerAuth(credentials.token)
     return None
 
@@ -290,8 +182,25 @@ def _verify(settings: HttpSourceBase) -> ssl.SSLContext | bool:
         try:
             return ssl.create_default_context(cafile=settings.ca_bundle)
         except (OSError, ssl.SSLError) as e:
-            raise SourceError(f"{settings.base_url}: cannot load the CA bundle {settings.ca_bundle}: {e}") from e
+            raise PointSetError(f"{settings.base_url}: cannot load the CA bundle {settings.ca_bundle}: {e}") from e
     return True
+
+
+def _booking(limiter: RateLimiter) -> Callable[[httpx.Request], None]:
+    def hook(request: httpx.Request) -> None:
+        limiter.acquire()
+        request.extensions["naia_rate_slot"] = limiter.held()
+
+    return hook
+
+
+def _answered(limiter: RateLimiter) -> Callable[[httpx.Response], None]:
+    def hook(response: httpx.Response) -> None:
+        slot = response.request.extensions.get("naia_rate_slot")
+        if slot is not None:
+            limiter.done(slot)
+
+    return hook
 
 
 def build_client(
@@ -306,8 +215,8 @@ def build_client(
     ``transport`` replaces the network (tests pass an ``httpx.MockTransport``); ``limiter`` replaces the
     process-wide limiter of the source.
     """
-    limiter = limiter or rate_limiter_for(settings.pool_name, settings.rate_limit)
-    hooks = {"request": [lambda _request: limiter.acquire()]} if limiter else {}
+    limiter = limiter or rate_limiter_for(settings.limit_key, settings.rate_limit)
+    hooks = {"request": [_booking(limiter)], "response": [_answered(limiter)]} if limiter else {}
     timeout = httpx.Timeout(settings.timeout_seconds, connect=min(settings.timeout_seconds, 30.0))
     return httpx.Client(
         base_url=settings.base_url + "/",

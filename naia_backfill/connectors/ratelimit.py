@@ -13,6 +13,7 @@ The files live in ``$NAIA_RATE_LIMIT_DIR``, else ``$DAGSTER_HOME/rate_limits``, 
 
 from __future__ import annotations
 
+import bisect
 import collections
 import fcntl
 import os
@@ -34,6 +35,16 @@ def next_slot(slots: Sequence[float], now: float, requests: int, per_seconds: fl
     if slots:
         slot = max(slot, slots[-1])
     return slot
+
+
+def moved(slots: Sequence[float], slot: float, now: float) -> list[float]:
+    """``slots`` (ascending) with ``slot`` moved to ``now`` if that is later (and it is still there)."""
+    out = list(slots)
+    if now <= slot or slot not in out:
+        return out
+    out.remove(slot)
+    bisect.insort(out, now)
+    return out
 
 
 def limits_dir() -> Path:
@@ -69,7 +80,19 @@ class RateLimiter:
         self._clock, self._sleep = clock, sleep
         self._slots: collections.deque[float] = collections.deque(maxlen=requests)
         self._thread_lock = threading.Lock()
+        self._held = threading.local()
         self.last_slot: float | None = None
+
+    def held(self) -> float | None:
+        """The slot this thread booked last."""
+        return getattr(self._held, "slot", None)
+
+    def done(self, slot: float) -> None:
+        """The request booked at ``slot`` got its answer now, and counts from now on: the server saw it at the
+        latest now, so however late a request reaches the server, no window of the server's holds more than
+        the limit."""
+        with self._thread_lock:
+            self._slots = collections.deque(moved(self._slots, slot, self._clock()), maxlen=self.requests)
 
     def reserve(self) -> float:
         """Book the next slot and return how long the caller must wait for it."""
@@ -77,7 +100,7 @@ class RateLimiter:
             now = self._clock()
             slot = next_slot(self._slots, now, self.requests, self.per_seconds)
             self._slots.append(slot)
-            self.last_slot = slot
+            self.last_slot = self._held.slot = slot
             return slot - now
 
     def acquire(self) -> float:
@@ -105,9 +128,9 @@ class SharedRateLimiter(RateLimiter):
         super().__init__(requests, per_seconds, clock=clock, sleep=sleep)
         folder = folder or limits_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", key)
-        # The limit is part of the name: two settings of one source never mix their logs.
-        self.path = folder / f"{name}.{requests}per{per_seconds:g}s"
+        # One log per source, whatever limit each process was given: point sets of one source get the strictest
+        # of their limits when they load (naia_backfill.settings.loading), so every process books the same way.
+        self.path = folder / re.sub(r"[^A-Za-z0-9_.-]+", "_", key)
 
     def _read(self, fd: int) -> list[float]:
         os.lseek(fd, 0, os.SEEK_SET)
@@ -133,5 +156,14 @@ class SharedRateLimiter(RateLimiter):
                 self._write(fd, slots)
             finally:
                 os.close(fd)  # closing releases the flock
-            self.last_slot = slot
+            self.last_slot = self._held.slot = slot
         return slot - now
+
+    def done(self, slot: float) -> None:
+        with self._thread_lock:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._write(fd, moved(self._read(fd), slot, self._clock()))
+            finally:
+                os.close(fd)

@@ -24,6 +24,8 @@ from naia_backfill.lib.partitions import daily_partitions
 from naia_backfill.settings import PointSet
 from naia_backfill.core.validation import ERROR, SEVERITY, DayReport, connect, gap_threshold_seconds, validate_day
 
+_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
 DESCRIPTIONS = {
     "samples_present": "The day has a Parquet object with rows, and every point of the point set has events "
     "(a missing object fails; an empty object, meaning the source had no data, or missing points only warn).",
@@ -166,24 +168,39 @@ class DayChecks:
 def record_reports(
     instance: dg.DagsterInstance, point_set: PointSet, reports: Iterable[DayReport], picture: str | None = None
 ) -> int:
-    """Record a validation outside any run: each day's check results, then one observation with the summary
-    and the coverage picture's path. Returns how many check results were recorded."""
+    """Record a validation as a run of its own (job ``naia_validate``): each day's check results, then one
+    observation with the summary and the coverage picture's path. A run of its own, not runless events: the
+    instance keeps one result per (check, partition, run), so a second validation of the same days would
+    collide with the first. Returns how many check results were recorded."""
     key = dg.AssetKey(point_set.name)
     reports = list(reports)
-    count = 0
-    for report in reports:
-        for evaluation in check_evaluations(point_set, report, check_target(instance, key, report.day.isoformat())):
-            instance.report_runless_asset_event(evaluation)
-            count += 1
+    events: list[Any] = [
+        evaluation
+        for report in reports
+        for evaluation in check_evaluations(point_set, report, check_target(instance, key, report.day.isoformat()))
+    ]
     if reports:
         failed = [r.day.isoformat() for r in reports if r.status == "fail"]
         warned = [r.day.isoformat() for r in reports if r.status == "warn"]
         meta: dict[str, Any] = {
-            "validated_days": len(reports), "first_day": reports[0].day.isoformat(),
+            "validated_days": dg.MetadataValue.int(len(reports)), "first_day": reports[0].day.isoformat(),
             "last_day": reports[-1].day.isoformat(), "failed_days": dg.MetadataValue.json(failed),
-            "warned_days": dg.MetadataValue.json(warned), "samples": sum(r.samples for r in reports),
+            "warned_days": dg.MetadataValue.json(warned), "samples": dg.MetadataValue.int(sum(r.samples for r in reports)),
         }
         if picture:
             meta["coverage_png"] = dg.MetadataValue.path(picture)
-        instance.report_runless_asset_event(dg.AssetObservation(asset_key=key, metadata=meta))
-    return count
+        events.append(dg.AssetObservation(asset_key=key, metadata=meta))
+
+    @dg.op(name="record_validation")
+    def _record(context) -> None:  # no annotation: this module postpones them, Dagster reads them
+        for event in events:
+            context.log_event(event)
+
+    @dg.job(name="naia_validate", description=f"Check results of `naia-backfill validate {point_set.name}`.",
+            tags={"naia/launched_by": "cli", "naia/point_set": point_set.name})
+    def _validation() -> None:
+        _record()
+
+    if events:
+        _validation.execute_in_process(instance=instance, run_config=_QUIET)
+    return sum(isinstance(e, dg.AssetCheckEvaluation) for e in events)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import dagster as dg
@@ -13,8 +14,9 @@ def _uri(uri: str) -> dg.MetadataValue:
     return dg.MetadataValue.url(uri) if "://" in uri else dg.MetadataValue.path(uri)
 
 
-def day_metadata(result: DayResult, group: str | None) -> dict[str, Any]:
-    """What one day left behind: points, samples, bytes, time, rate, and each sink's object or table."""
+def day_metadata(result: DayResult, group: str | None, lake_url: str | None = None) -> dict[str, Any]:
+    """What one day left behind: points, samples, bytes, time, rate, each sink's object (URI and size, which
+    `naia-backfill run` checks before it skips a day) or table, and the lake it was written to."""
     meta: dict[str, Any] = {
         "points": dg.MetadataValue.int(result.points),
         "samples": dg.MetadataValue.int(result.samples),
@@ -23,9 +25,16 @@ def day_metadata(result: DayResult, group: str | None) -> dict[str, Any]:
         "samples_per_second": dg.MetadataValue.float(round(result.samples_per_second, 1)),
         "point_group": dg.MetadataValue.text(group or "all"),
     }
+    if lake_url:
+        meta["lake"] = dg.MetadataValue.text(lake_url)
+    for k, v in result.metadata.items():  # the source's, e.g. waqi.attributions (JSON) and waqi.missing_hours
+        meta[k] = dg.MetadataValue.json(json.loads(v)) if v[:1] in ("[", "{") else dg.MetadataValue.text(v)
+    for key, value in result.source_stats.items():  # the engine's own counts (samples) win
+        meta.setdefault(key, dg.MetadataValue.int(value))
     for sink in result.sinks:
         if sink.uri:
             meta[f"{sink.sink}_uri"] = _uri(sink.uri)
+            meta[f"{sink.sink}_bytes"] = dg.MetadataValue.int(sink.bytes)
         for k, v in sink.extra.items():
             meta[f"{sink.sink}_{k}"] = v
     return meta

@@ -37,6 +37,16 @@ class SourceBase(Model):
         "defaults to one pool per source kind and address.",
     )
     rate_limit: RateLimit | None = Field(default=None, description="Client-side request-rate limit.")
+    rate_limit_key: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.:-]{1,100}$",
+        description="Sources sharing this key share one request-rate limit; default: the source's address "
+        "(scheme, host and port), so every point set reading one server shares its limit.",
+    )
+
+    @property
+    def limit_key(self) -> str:
+        """Which request-rate limit this source shares."""
+        return self.rate_limit_key or self.address() or self.kind  # type: ignore[attr-defined]
 
     def address(self) -> str:
         """What identifies the source system (host and port for HTTP sources); no user info, no secrets."""

@@ -122,6 +122,6 @@ def test_new_run_from_the_cli_after_sigkill_fetches_only_unfinished_days(workdir
         capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"{len(finished)} of 30 day(s) already materialized" in proc.stderr
+    assert f"{len(finished)} of 30 day(s) already done in this lake" in proc.stderr
     assert stamps(workdir, finished) == before
     assert_lake_exact(workdir, ps)

@@ -33,7 +33,7 @@ def _variant(name: str, points: int, interval: float, days: int, lake: str) -> d
     from naia_backfill.core.daycopy import day_window
     from naia_backfill.settings import SyntheticSource
     from naia_backfill.sinks.base import DayTarget
-    from naia_backfill.sinks.lake import LocalLake
+    from naia_backfill.sinks.lake_local import LocalLake
     from naia_backfill.sinks.parquet import ParquetDaySink
 
     src = SyntheticConnector(SyntheticSource(kind="synthetic", points=points, interval_seconds=interval, seed=2))

@@ -61,3 +61,35 @@ def test_processes_share_one_limit_and_use_it(tmp_path: Path, monkeypatch: pytes
     # Used in full while work waits: after the first window, requests arrive at the limit's pace.
     rate = (n - LIMIT) / (times[-1] - times[0])
     assert rate >= 0.9 * LIMIT / PER, f"{rate:.1f} requests/s, limit {LIMIT / PER:g}/s"
+
+
+def test_point_sets_of_one_source_with_different_limits_share_the_strictest(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch):
+    """The reported case: two point sets on one PI host, 2/s and 4 per 2 s, sent 6 requests within 1 s."""
+    monkeypatch.setenv("NAIA_RATE_LIMIT_DIR", str(tmp_path / "limits"))
+    sim = PiSimulator(seed=1, points=[SimPoint(f"PLANT.{i}") for i in range(5)])
+    with serve(sim) as url:
+        folder = tmp_path / "sets"
+        folder.mkdir()
+        for name, limit in (("strict", {"requests": 2, "per_seconds": 1}), ("loose", {"requests": 4, "per_seconds": 2})):
+            write_point_set(folder, name, points={"name_filter": "PLANT.*"}, source={
+                "kind": "pi_web_api", "base_url": url, "data_server": "PISRV1", "rate_limit": limit})
+        worker = WORKER.replace("ps = load_point_set(sys.argv[1])",
+                                "from naia_backfill.settings import load_point_sets\n"
+                                "ps = load_point_sets([sys.argv[1]])[sys.argv[5]]")
+        go = tmp_path / "go"
+        ready = {name: tmp_path / f"ready_{name}" for name in ("strict", "loose")}
+        procs = [subprocess.Popen([sys.executable, "-c", worker, str(folder), str(r), str(go), "6", name],
+                                  stderr=subprocess.PIPE) for name, r in ready.items()]
+        deadline = time.monotonic() + 120
+        while not all(r.exists() for r in ready.values()):
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "workers did not start"
+            time.sleep(0.05)
+        sim.clear_log()
+        go.touch()
+        for p in procs:
+            assert p.wait(timeout=120) == 0, p.stderr.read().decode()[-2000:]
+        times = sorted(e["time"] for e in sim.request_log)
+    assert len(times) >= 12
+    # Together never above 2 per second: any 3 consecutive arrivals span at least a second.
+    assert min(times[i + 2] - times[i] for i in range(len(times) - 2)) >= 0.9

@@ -20,7 +20,7 @@ from naia_backfill.errors import SinkError
 from naia_backfill.schema import SAMPLE_SCHEMA
 from naia_backfill.settings import ParquetSink, SyntheticSource, load_point_set
 from naia_backfill.sinks.base import DayTarget
-from naia_backfill.sinks.lake import S3Lake
+from naia_backfill.sinks.lake_s3 import S3Lake
 from naia_backfill.sinks.parquet import ParquetDaySink
 from naia_backfill_tests.conftest import write_point_set
 

@@ -38,13 +38,13 @@ def test_run_plan_list_and_skip(workdir: Path, plant: Path):
 
     before = (workdir / "lake/point_set=plant/date=2024-01-02/all.parquet").stat().st_mtime_ns
     res = invoke("run", str(plant), "--start", "2024-01-01", "--end", "2024-01-05")
-    assert res.exit_code == 0 and "4 of 5 day(s) already materialized" in res.output
+    assert res.exit_code == 0 and "4 of 5 day(s) already done in this lake" in res.output
     assert (workdir / "lake/point_set=plant/date=2024-01-02/all.parquet").stat().st_mtime_ns == before
     assert len(dg.DagsterInstance.get().get_run_records()) == 3
 
     res = invoke("--point-sets", str(plant), "plan", "plant", "--start", "2024-01-01", "--end", "2024-01-10")
     assert res.exit_code == 0, res.output
-    assert "10 (5 already materialized, 5 to run)" in res.output
+    assert "10 (5 already done in this lake, 5 to run)" in res.output
     assert "2 of up to 3 days" in res.output
     assert "points" in res.output and " 6 " in res.output
     assert len(dg.DagsterInstance.get().get_run_records()) == 3  # plan changed nothing

@@ -117,3 +117,14 @@ def test_validate_cli_records_results_and_the_coverage_picture(workdir: Path):
     picture = workdir / "data/coverage-plant-2024-01-01-2024-01-03.png"
     assert obs.metadata["coverage_png"].value == str(picture) and picture.is_file()
     assert obs.metadata["failed_days"].value == ["2024-01-03"] and obs.metadata["validated_days"].value == 3
+
+
+def test_validate_can_run_twice_over_the_same_days(workdir: Path):
+    result, instance = materialize(workdir, days=DAYS[:2])
+    assert result.success
+    plant = workdir / "plant.yaml"
+    args = [str(plant), "--start", "2024-01-01", "--end", "2024-01-02"]
+    first = CliRunner().invoke(validate_cmd, args, obj=Ctx(()), catch_exceptions=False)
+    second = CliRunner().invoke(validate_cmd, args, obj=Ctx(()), catch_exceptions=False)
+    assert (first.exit_code, second.exit_code) == (0, 0), second.output
+    assert "recorded 6 check result(s)" in second.output

@@ -14,7 +14,7 @@ import pytest
 
 from naia_backfill.connectors import http
 from naia_backfill.connectors.base import Credentials
-from naia_backfill.errors import SourceError
+from naia_backfill.errors import PointSetError, SourceError
 from naia_backfill.settings import PiWebApiSource, RateLimit
 
 SECRET = "s3cr3t-pa55"
@@ -103,7 +103,7 @@ def test_missing_credentials_name_the_environment_variables():
 def test_tls_verification_on_by_default_off_on_request_and_bad_ca_bundle_fails_clearly(tmp_path):
     assert http._verify(settings()) is True
     assert http._verify(settings(verify_tls=False)) is False
-    with pytest.raises(SourceError, match="CA bundle"):
+    with pytest.raises(PointSetError, match="CA bundle"):
         http._verify(settings(ca_bundle=str(tmp_path / "missing.pem")))
 
 
@@ -308,10 +308,17 @@ def test_every_request_including_retries_passes_the_limiter():
     assert clock.slept[-1] == pytest.approx(60.0 - sum(clock.slept[:-1]), abs=1e-6)  # the third waited the window
 
 
-def test_factory_uses_the_process_wide_limiter_of_the_pool():
-    s = settings(rate_limit={"requests": 5, "per_seconds": 1}, pool="naia_test_factory_pool")
-    limiter = http.rate_limiter_for(s.pool_name, s.rate_limit)
+def test_factory_uses_the_process_wide_limiter_of_the_source():
+    s = settings(rate_limit={"requests": 5, "per_seconds": 1}, rate_limit_key="naia_test_factory_source")
+    limiter = http.rate_limiter_for(s.limit_key, s.rate_limit)
     limiter.last_slot = None
     handler, _ = scripted(httpx.Response(200, json={}))
     http.build_client(s, Credentials(), transport=httpx.MockTransport(handler)).get("x")
-    assert limiter.last_slot is not None  # the request booked a slot of the pool's shared limiter
+    assert limiter.last_slot is not None  # the request booked a slot of the source's shared limiter
+
+
+def test_sources_share_a_limiter_by_address_not_by_pool_or_limit():
+    a = settings(base_url="https://PI.example:443/piwebapi", pool="a", rate_limit={"requests": 2, "per_seconds": 1})
+    b = settings(base_url="https://pi.example/other", pool="b", rate_limit={"requests": 4, "per_seconds": 2})
+    c = settings(base_url="https://pi.example:8443/piwebapi", rate_limit={"requests": 2, "per_seconds": 1})
+    assert a.limit_key == b.limit_key == "https://pi.example:443" != c.limit_key
