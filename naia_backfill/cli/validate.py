@@ -6,6 +6,7 @@ Exit codes: 0 when no day fails an ERROR-level check (missing day, duplicates), 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,8 +15,18 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from naia_backfill.cli.common import BadInput, Ctx, Failed, console, day_range, days_between, ensure_dagster_home, out
-from naia_backfill.errors import PointSetError
+from naia_backfill.cli.common import (
+    BadInput,
+    Ctx,
+    Failed,
+    check_lake,
+    console,
+    day_range,
+    days_between,
+    ensure_dagster_home,
+    out,
+)
+from naia_backfill.errors import NaiaError, PointSetError
 from naia_backfill.settings import PointSet, SyntheticSource
 
 if TYPE_CHECKING:
@@ -184,7 +195,9 @@ def validate_cmd(obj: Ctx, point_set: str, start: str | None, end: str | None, l
         raise BadInput(f"--lake {lake!r}: use a folder, file:///path or s3://bucket/prefix")
     try:
         expected = expected_points(ps)
-        the_lake = lake_from_url(lake)
+        # An s3:// lake must answer with the configured credentials before any day is read (exit 2 if not).
+        on_s3 = (lake or os.environ.get("NAIA_LAKE_URL") or "").startswith("s3://")
+        the_lake = check_lake(lake, writable=False) if on_s3 else lake_from_url(lake)
     except (PointSetError, ValueError) as e:
         raise BadInput(str(e)) from None
     picture = Path(png) if png else Path("data") / f"coverage-{ps.name}-{first}-{last}.png"
@@ -193,9 +206,12 @@ def validate_cmd(obj: Ctx, point_set: str, start: str | None, end: str | None, l
     console.print(f"validating {ps.name} {first} .. {last} in {the_lake.url}"
                   + (f" against {len(expected):,} expected points" if expected is not None else ""), highlight=False)
     reports = []
-    for report in iter_range(the_lake, ps, days_between(first, last), expected):
-        print_day(report)
-        reports.append(report)
+    try:
+        for report in iter_range(the_lake, ps, days_between(first, last), expected):
+            print_day(report)
+            reports.append(report)
+    except NaiaError as e:  # the lake stopped answering (listing refused, endpoint gone)
+        raise Failed(f"reading the lake {the_lake.url} failed: {e}") from None
     print_summary(ps, reports)
     draw_coverage(reports, expected, picture, f"{ps.name}: samples per point and day, {first} .. {last}")
     out.print(f"coverage picture: {picture}", highlight=False)

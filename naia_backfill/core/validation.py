@@ -21,8 +21,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -30,8 +28,10 @@ import duckdb
 import pyarrow as pa
 
 from naia_backfill.settings import PointSet, SyntheticSource, ValueRange
-from naia_backfill.sinks import layout
-from naia_backfill.sinks.lake import Lake, LocalLake, S3Lake
+from naia_backfill.sinks.layout import Layout
+from naia_backfill.sinks.parquet_columns import canonical_select, is_canonical
+from naia_backfill.core.day_objects import connect, readable
+from naia_backfill.sinks.lake import Lake
 
 ERROR, WARN = "ERROR", "WARN"
 SEVERITY = {"samples_present": ERROR, "no_duplicates": ERROR, "gaps": WARN, "value_ranges": WARN}
@@ -91,26 +91,6 @@ def describe_range(rule: ValueRange) -> str:
     lo = "-inf" if rule.min is None else f"{rule.min:g}"
     hi = "inf" if rule.max is None else f"{rule.max:g}"
     return f"{rule.points} in [{lo}, {hi}]"
-
-
-@contextlib.contextmanager
-def _readable(lake: Lake, keys: Sequence[str]) -> Iterator[dict[str, str]]:
-    """Local paths DuckDB can read for ``keys`` (path -> object name); S3 objects are downloaded first."""
-    if isinstance(lake, LocalLake) or not keys:
-        yield {lake.uri(k): k.rsplit("/", 1)[-1] for k in keys}
-        return
-    if not isinstance(lake, S3Lake):
-        raise TypeError(f"cannot read objects of {type(lake).__name__}")
-    with tempfile.TemporaryDirectory(prefix="naia-validate-") as tmp:
-        paths = {}
-        for i, key in enumerate(keys):
-            path = os.path.join(tmp, f"{i}.parquet")
-            try:
-                lake.client.download_file(lake.bucket, lake.uri(key).removeprefix(f"s3://{lake.bucket}/"), path)
-            except Exception as e:  # botocore's errors; reported like an unreadable local file
-                raise OSError(f"{lake.uri(key)} cannot be downloaded: {e}") from e
-            paths[path] = key.rsplit("/", 1)[-1]
-        yield paths
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
@@ -270,7 +250,7 @@ def _check_day(
         none = [CheckOutcome(n, True, SEVERITY[n], "not checked: no data", skipped=True) for n in CHECK_NAMES[1:]]
         return report(0, empty, [_samples_present([], 0, set(), expected), *none])
     try:
-        with _readable(lake, keys) as paths:
+        with readable(lake, keys, _canonical_select(point_set)) as paths:
             per_object = _rows(con, _OBJECTS_SQL, [list(paths)])
             per_point: dict[str, int] = {}
             for r in per_object:
@@ -291,15 +271,10 @@ def _check_day(
     return report(samples, counts, checks)
 
 
-def _keys(point_set: PointSet, day: dt.date, names: Sequence[str]) -> list[str]:
-    prefix = layout.day_prefix(point_set.name, day)
-    return [f"{prefix}/{n}" for n in names]
-
-
-def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB for checks, capped so that checking a large day stays small beside the copy
-    (it spills to a temporary folder instead of growing)."""
-    return duckdb.connect(config={"threads": 1, "memory_limit": "192MB", "preserve_insertion_order": False})
+def _canonical_select(point_set: PointSet) -> str | None:
+    """How to read the point set's objects as canonical columns when its sink maps them (None: as written)."""
+    sink = point_set.sink("parquet")
+    return None if sink is None or is_canonical(sink) else canonical_select(sink)
 
 
 def validate_day(
@@ -307,19 +282,20 @@ def validate_day(
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> DayReport:
     """Check one day of ``point_set`` in ``lake``; ``expected_points`` (if known) should all have events."""
-    names = lake.list_names(layout.day_prefix(point_set.name, day))
+    lay = Layout.of(point_set)
+    keys = [k for k in lake.list_keys(lay.folder(day), recursive=False) if lay.day_of(k) == day]
     with contextlib.nullcontext(con) if con is not None else connect() as c:
-        return _check_day(c, lake, point_set, day, _keys(point_set, day, names), expected_points)
+        return _check_day(c, lake, point_set, day, keys, expected_points)
 
 
 def iter_range(
     lake: Lake, point_set: PointSet, days: Sequence[dt.date], expected_points: list[str] | None = None
 ) -> Iterator[DayReport]:
     """Check each of ``days`` in order, one report at a time (the lake is listed once)."""
-    listing = lake.list_days(point_set.name)
+    listing = lake.day_keys(Layout.of(point_set))
     with connect() as con:
         for day in days:
-            yield _check_day(con, lake, point_set, day, _keys(point_set, day, listing.get(day, [])), expected_points)
+            yield _check_day(con, lake, point_set, day, listing.get(day, []), expected_points)
 
 
 def validate_range(
