@@ -1,16 +1,24 @@
-"""The Parquet lake sink: one object per (point set, day[, point group]), streamed row group by row group."""
+"""The Parquet lake sink: one object per (point set, day[, point group]), streamed row group by row group.
+
+Where the object goes is the point set's :class:`~naia_backfill.sinks.layout.Layout` (hive by default, or the
+sink's ``key_template``); what it holds is the canonical sample schema, or the sink's column mapping
+(:mod:`naia_backfill.sinks.parquet_columns`). Either way the key depends on the point set and the day only,
+and the object becomes visible only when the lake commits it.
+"""
 
 from __future__ import annotations
+
+import posixpath
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from naia_backfill.errors import SinkError
-from naia_backfill.schema import SAMPLE_SCHEMA, conform
 from naia_backfill.settings import ParquetSink
-from naia_backfill.sinks import layout
 from naia_backfill.sinks.base import DayTarget, DayWriter, Sink, SinkResult
 from naia_backfill.sinks.lake import Lake
+from naia_backfill.sinks.layout import Layout
+from naia_backfill.sinks.parquet_columns import ColumnMapping
 
 
 class ParquetDaySink(Sink):
@@ -29,15 +37,17 @@ class ParquetDayWriter(DayWriter):
 
     def __init__(self, lake: Lake, target: DayTarget, settings: ParquetSink) -> None:
         self.lake, self.target, self.settings = lake, target, settings
-        self.key = layout.object_key(target.point_set, target.day, target.group)
+        self.layout = Layout(target.point_set, settings.key_template)
+        self.mapping = ColumnMapping(settings, target.point_set)
+        self.key = self.layout.key(target.day, target.group)
         self._upload = lake.open_upload(self.key)
         compression = None if settings.compression == "none" else settings.compression
         self._writer = pq.ParquetWriter(
             self._upload,
-            SAMPLE_SCHEMA,
+            self.mapping.schema.with_metadata({**(self.mapping.schema.metadata or {}), **target.metadata}),
             compression=compression,
             compression_level=settings.compression_level,
-            use_dictionary=["point", "text"],
+            use_dictionary=self.mapping.dictionary,
             write_statistics=True,
         )
         self._pending: list[pa.RecordBatch] = []
@@ -45,7 +55,7 @@ class ParquetDayWriter(DayWriter):
         self.rows = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
-        batch = conform(batch)
+        batch = self.mapping.apply(batch)
         if not batch.num_rows:
             return
         self._pending.append(batch)
@@ -56,7 +66,7 @@ class ParquetDayWriter(DayWriter):
 
     def _flush(self, final: bool) -> None:
         size = self.settings.row_group_rows
-        table = pa.Table.from_batches(self._pending, schema=SAMPLE_SCHEMA)
+        table = pa.Table.from_batches(self._pending, schema=self.mapping.schema)
         full = (table.num_rows // size) * size if not final else table.num_rows
         for offset in range(0, full, size):
             self._writer.write_table(table.slice(offset, min(size, full - offset)), row_group_size=size)
@@ -78,10 +88,9 @@ class ParquetDayWriter(DayWriter):
             raise SinkError(f"writing {self.lake.uri(self.key)} failed: {e}") from e
         if self.target.group is None:
             # A full day replaces the whole day, including objects of points added to it later.
-            prefix = layout.day_prefix(self.target.point_set, self.target.day)
-            for name in self.lake.list_names(prefix):
-                if name != layout.FULL_DAY:
-                    self.lake.delete(f"{prefix}/{name}")
+            folder = self.layout.folder(self.target.day)
+            for name in self.layout.group_names(self.target.day, self.lake.list_names(folder)):
+                self.lake.delete(posixpath.join(folder, name))
         return SinkResult(sink="parquet", rows=self.rows, bytes=stored.size, uri=stored.uri)
 
     def abort(self) -> None:
