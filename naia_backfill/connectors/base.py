@@ -10,7 +10,7 @@ from typing import Self
 
 import pyarrow as pa
 
-from naia_backfill.errors import SourceError, UnknownPointsError
+from naia_backfill.errors import NoMatchingPointsError, SourceError, UnknownPointsError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,16 +60,24 @@ class Source(abc.ABC):
             return list(names)
         found = self.list_points(name_filter or "*")
         if not found:
-            raise SourceError(f"no point at {self.description} matches the filter {name_filter!r}")
+            raise NoMatchingPointsError(f"no point at {self.description} matches the filter {name_filter!r}")
         return found
 
     @abc.abstractmethod
     def fetch(self, points: Sequence[str], start: dt.datetime, end: dt.datetime) -> Iterator[pa.RecordBatch]:
         """Stream the recorded events of ``points`` in ``[start, end)``."""
 
+    def day_metadata(self, points: Sequence[str], start: dt.datetime, end: dt.datetime) -> dict[str, str]:
+        """Key-value metadata of the window's objects (attributions, coverage); none by default."""
+        return {}
+
     def estimate(self, points: int, days: int) -> Estimate:
         """Expected samples and requests; ``None`` fields where the source cannot tell."""
         return Estimate(samples=None, requests=None)
+
+    def stats(self) -> dict[str, int]:
+        """Counters of the last ``fetch`` (e.g. samples dropped and why), added to that day's metadata."""
+        return {}
 
     def close(self) -> None:
         """Release connections."""

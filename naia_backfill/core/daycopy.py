@@ -26,6 +26,10 @@ class DayResult:
     samples: int
     seconds: float
     sinks: list[SinkResult]
+    #: The source's counters of the day (``Source.stats``), e.g. ACE IoT's dropped_null and dropped_unconfigured.
+    source_stats: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: The source's key-value metadata of the day (``Source.day_metadata``; also in the day's objects).
+    metadata: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def bytes(self) -> int:
@@ -49,11 +53,13 @@ def copy_day(source: Source, points: Sequence[str], sinks: Sequence[Sink], targe
     """Stream the day from the source into every sink; all sinks commit, or the day fails and all abort."""
     started = time.perf_counter()
     ordered = commit_order(sinks)
-    writers = []
+    writers: list = []
+    start, end = day_window(target.day)
+    target = dataclasses.replace(target, metadata={**target.metadata, **source.day_metadata(points, start, end)})
     try:
-        writers = [s.open_day(target) for s in ordered]
+        for sink in ordered:  # one at a time: a sink refusing the day aborts the ones already opened
+            writers.append(sink.open_day(target))
         samples = 0
-        start, end = day_window(target.day)
         for batch in source.fetch(points, start, end):
             batch = conform(batch)
             samples += batch.num_rows
@@ -64,4 +70,5 @@ def copy_day(source: Source, points: Sequence[str], sinks: Sequence[Sink], targe
         for w in writers:
             w.abort()
         raise
-    return DayResult(target.day, len(points), samples, time.perf_counter() - started, results)
+    seconds = time.perf_counter() - started
+    return DayResult(target.day, len(points), samples, seconds, results, source.stats(), target.metadata)

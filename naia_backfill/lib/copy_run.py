@@ -23,6 +23,8 @@ from naia_backfill.lib.metadata import day_metadata, run_metadata
 from naia_backfill.settings import SINKS, PointSet
 from naia_backfill.sinks import layout
 from naia_backfill.sinks.base import DayTarget, Sink
+from naia_backfill.sinks.lake import Lake
+from naia_backfill.sinks.preflight import check_sinks
 
 
 class PointSetRunConfig(dg.Config):
@@ -46,10 +48,11 @@ def sink_resource_keys(point_set: PointSet) -> set[str]:
     return keys
 
 
-def build_sinks(point_set: PointSet, resources: Any) -> list[Sink]:
-    """One writer per sink of the point set, each built by the resource its registry entry names."""
+def build_sinks(point_set: PointSet, resources: Any) -> tuple[list[Sink], Lake | None]:
+    """One writer per sink of the point set, each built by the resource its registry entry names, and the
+    lake they write to (None without a lake)."""
     lake = resources.lake.lake() if hasattr(resources, "lake") else None
-    return [getattr(resources, SINKS[s.kind].resource).sink(s, lake) for s in point_set.sinks]
+    return [getattr(resources, SINKS[s.kind].resource).sink(s, lake, point_set) for s in point_set.sinks], lake
 
 
 def finished_in_run_group(context: dg.AssetExecutionContext, keys: list[str]) -> dict[str, str]:
@@ -114,7 +117,11 @@ class CopyRun:
     def copy(self, source: Source, days: list[dt.date], checks: DayChecks) -> None:
         ctx, ps = self.context, self.point_set
         group = layout.group_id(self.points) if self.config.points else None
-        sinks = build_sinks(ps, ctx.resources)
+        resources = ctx.resources
+        check_sinks(ps, getattr(getattr(resources, "lake", None), "url", None),
+                    getattr(getattr(resources, "duckdb", None), "database", None))
+        sinks, lake = build_sinks(ps, resources)
+        lake_url = lake.url if lake is not None and ps.sink("parquet") else None
         try:
             for day in days:
                 try:
@@ -124,7 +131,7 @@ class CopyRun:
                     raise DayFailedError(ps.name, self.failed, e) from e
                 self.results.append(result)
                 ctx.log_event(dg.AssetMaterialization(
-                    asset_key=ctx.asset_key, partition=day.isoformat(), metadata=day_metadata(result, group),
+                    asset_key=ctx.asset_key, partition=day.isoformat(), metadata=day_metadata(result, group, lake_url),
                 ))
                 ctx.log.info(f"{day}: {result.samples} samples in {result.seconds:.1f}s ({result.samples_per_second:,.0f}/s)")
                 checks.record(day, self.points)

@@ -7,6 +7,7 @@ from typing import Any
 
 import dagster as dg
 
+from naia_backfill.lib.collect import build_collect_definitions
 from naia_backfill.lib.copy_run import credentials_key
 from naia_backfill.lib.factory import build_point_set_asset, build_point_set_job
 from naia_backfill.lib.resources import SourceCredentials, sink_resources
@@ -23,15 +24,16 @@ def credentials_resource(point_set: PointSet) -> SourceCredentials | None:
 
 def build_definitions(point_sets: dict[str, PointSet], lake_url: str | None = None) -> dg.Definitions:
     jobs = {name: build_point_set_job(ps) for name, ps in point_sets.items()}
-    resources: dict[str, Any] = sink_resources(lake_url)
+    resources: dict[str, Any] = sink_resources(lake_url, point_sets)
     for ps in point_sets.values():
         if key := credentials_key(ps):
             resources[key] = credentials_resource(ps)
     sensor = build_new_points_sensor(point_sets, jobs)
+    collect_jobs, collect_schedules = build_collect_definitions(point_sets)  # sources without history
     return dg.Definitions(
         assets=[build_point_set_asset(ps) for ps in point_sets.values()],
-        jobs=list(jobs.values()),
-        schedules=build_schedules(point_sets, jobs),
+        jobs=list(jobs.values()) + collect_jobs,
+        schedules=build_schedules(point_sets, jobs) + collect_schedules,
         sensors=[sensor] if sensor else [],
         resources=resources,
     )

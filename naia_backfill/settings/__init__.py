@@ -19,10 +19,17 @@ from naia_backfill.settings.models import (
 )
 from naia_backfill.settings.point_set import ChecksSpec, PointSet, PointsSpec, ValueRange
 from naia_backfill.settings.sinks import SINKS, DuckDBSink, KafkaSink, ParquetSink, QuestDBSink, SinkKind, SinkSettings
-from naia_backfill.settings.sources import SOURCES, PiWebApiSource, SourceKind, SourceSettings, SyntheticSource
+from naia_backfill.settings.sources import (
+    SOURCES,
+    AceIotSource,
+    PiWebApiSource,
+    SourceKind,
+    SourceSettings,
+    SyntheticSource,
+)
 
 __all__ = [
-    "BUNDLED_DIR", "ENV_RE", "NAME_RE", "SINKS", "SOURCES", "Auth", "BasicAuth", "BearerAuth", "ChecksSpec",
+    "AceIotSource", "BUNDLED_DIR", "ENV_RE", "NAME_RE", "SINKS", "SOURCES", "Auth", "BasicAuth", "BearerAuth", "ChecksSpec",
     "DuckDBSink", "HttpSourceBase", "KafkaSink", "Model", "NoAuth", "ParquetSink", "PiWebApiSource", "PointSet",
     "PointsSpec", "QuestDBSink", "RateLimit", "SinkKind", "SinkSettings", "SourceBase", "SourceKind",
     "SourceSettings", "SyntheticSource", "ValueRange", "extra_locations", "load_point_set", "load_point_sets",

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from naia_backfill.errors import PointSetError
+from naia_backfill.settings.combinations import sink_combination_problems
 from naia_backfill.settings.models import NAME_RE, BasicAuth, BearerAuth, Model
 from naia_backfill.settings.sinks import ParquetSink, SinkSettings
 from naia_backfill.settings.sources import SourceSettings
@@ -101,12 +103,9 @@ class PointSet(Model):
     def _check(self) -> PointSet:
         if self.end_date is not None and self.end_date < self.start_date:
             raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
-        kinds = [s.kind for s in self.sinks]
-        dupes = sorted({k for k in kinds if kinds.count(k) > 1})
-        if dupes:
-            raise ValueError(f"sink listed twice: {', '.join(dupes)}")
-        if "duckdb" in kinds and "parquet" not in kinds:
-            raise ValueError("the duckdb sink queries the Parquet lake: add the parquet sink too")
+        problems = sink_combination_problems(self.sinks, self.source)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def secret_env(self) -> dict[str, str]:
@@ -117,22 +116,45 @@ class PointSet(Model):
             return {"username": auth.username_env, "password": auth.password_env}
         if isinstance(auth, BearerAuth):
             return {"token": auth.token_env}
-        return {}
+        token_env = getattr(self.source, "token_env", None)  # a token sent another way (WAQI: ?token=)
+        return {"token": token_env} if token_env else {}
 
     def sink(self, kind: str) -> Any:
         return next((s for s in self.sinks if s.kind == kind), None)
 
-    def point_names_from_file(self) -> list[str]:
+    def point_file(self) -> Path:
+        """``points.file``, which must lie in the point set's folder (or one named by ``$NAIA_POINT_FILE_DIRS``),
+        so a point set cannot read files elsewhere on the machine."""
         assert self.points.file is not None
-        base = self.path.parent if self.path else Path.cwd()
+        base = (self.path.parent if self.path else Path.cwd()).resolve()
         path = (base / self.points.file).resolve()
+        allowed = [base, *(Path(d).resolve() for d in os.environ.get("NAIA_POINT_FILE_DIRS", "").split(os.pathsep) if d)]
+        if not any(path.is_relative_to(folder) for folder in allowed):
+            raise PointSetError(
+                f"{self.path or self.name}: points.file must be inside the point set's folder {base} "
+                "(or a folder listed in NAIA_POINT_FILE_DIRS)"
+            )
+        return path
+
+    def point_file_lines(self) -> dict[str, int]:
+        """The point names of ``points.file`` (one per line; blank lines and ``#`` comments skipped) and the
+        line each is first on."""
+        path = self.point_file()
         try:
             text = path.read_text(encoding="utf-8")
-        except OSError as e:
-            raise PointSetError(f"{self.path or self.name}: points.file {path} cannot be read: {e.strerror}") from e
-        names = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-        if not names:
+        except (OSError, UnicodeDecodeError) as e:
+            reason = getattr(e, "strerror", None) or "not UTF-8 text"
+            raise PointSetError(f"{self.path or self.name}: points.file {path} cannot be read: {reason}") from e
+        lines: dict[str, int] = {}
+        for number, line in enumerate(text.splitlines(), start=1):
+            name = line.strip()
+            if name and not name.startswith("#"):
+                lines.setdefault(name, number)
+        if not lines:
             raise PointSetError(f"{self.path or self.name}: points.file {path} holds no point names")
-        return list(dict.fromkeys(names))
+        return lines
+
+    def point_names_from_file(self) -> list[str]:
+        return list(self.point_file_lines())
 
 

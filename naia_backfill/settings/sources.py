@@ -8,11 +8,12 @@ imports no client library.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Annotated, Literal, Union
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from naia_backfill.settings.models import Auth, HttpSourceBase, NoAuth, SourceBase
+from naia_backfill.settings.models import ENV_RE, Auth, HttpSourceBase, NoAuth, RateLimit, SourceBase
 
 
 class SyntheticSource(SourceBase):
@@ -34,6 +35,95 @@ class PiWebApiSource(HttpSourceBase):
     auth: Auth = Field(default_factory=lambda: NoAuth(kind="none"))
     max_count: int = Field(default=150_000, ge=1, le=10_000_000, description="maxCount per request and stream.")
     points_per_request: int = Field(default=50, ge=1, le=5000, description="Streams per streamsets request.")
+    pipeline_depth: int = Field(
+        default=3, ge=1, le=16,
+        description="Requests kept going at once: the next ones are in flight while a response is parsed, and at "
+        "most this many responses are held in memory (the default row budget per request is divided by it). "
+        "1 reads strictly one request after another.",
+    )
+
+
+#: An ACE IoT site name as it appears in keys and asset names: no '/', not hidden.
+SITE_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+
+
+class AceIotSource(HttpSourceBase):
+    """An ACE IoT API (ACE Cloud, seeds 001/002): raw samples of a site's points, read page by page from
+    ``/sites/{site}/timeseries/paginated`` with a bearer token. ``sites`` (a list, or ``"*"`` for every site
+    the token sees) makes one point set per site when the file loads, named ``<name>_<site>``."""
+
+    kind: Literal["ace_iot"]
+    auth: Auth = Field(default_factory=lambda: NoAuth(kind="none"), description="ACE wants {kind: bearer, token_env}.")
+    site: str | None = Field(default=None, pattern=SITE_RE, description="The site whose points are read.")
+    sites: list[Annotated[str, Field(pattern=SITE_RE)]] | Literal["*"] | None = Field(
+        default=None, description='Several sites: one point set (asset) per site; "*" lists them when the file loads.'
+    )
+    page_size: int = Field(default=10_000, ge=1, le=500_000, description="Samples per time-series page.")
+    list_page_size: int = Field(default=500, ge=1, le=10_000, description="per_page of the site and point lists.")
+    points_from: Literal["configured", "all"] = Field(
+        default="configured", description="What points.name_filter matches: the site's configured (collected) "
+        "points, or every point it lists.",
+    )
+    rate_limit: RateLimit | None = Field(
+        default_factory=lambda: RateLimit(requests=50, per_seconds=60.0),
+        description="Client-side request-rate limit, shared by every point set reading this server.",
+    )
+
+    @model_validator(mode="after")
+    def _one_site_setting(self) -> AceIotSource:
+        if (self.site is None) == (self.sites is None):
+            raise ValueError("give exactly one of site, sites")
+        if isinstance(self.sites, list):
+            if not self.sites:
+                raise ValueError("sites must not be empty")
+            dupes = sorted({s for s in self.sites if self.sites.count(s) > 1})
+            if dupes:
+                raise ValueError(f"site listed twice: {', '.join(dupes)}")
+        return self
+
+    def default_pool(self) -> str:
+        """One pool per site: sites backfill in parallel (sharing the server's rate limit), a site's runs queue."""
+        suffix = re.sub(r"[^A-Za-z0-9]+", "_", self.site).strip("_").lower() if self.site else ""
+        return super().default_pool() + (f"_{suffix}" if suffix else "")
+
+
+#: How often forward collection may poll: divisors of an hour, so every hour is polled at the same minutes.
+POLL_MINUTES = (5, 10, 15, 20, 30, 60)
+
+
+class WaqiSource(HttpSourceBase):
+    """The World Air Quality Index API (aqicn.org, seed 004): each station's latest hourly reading. The API keeps
+    no history, so a WAQI point set is collected forward: its ``<name>_collect`` schedule polls every station
+    and stages each observation in the lake; a day is materialized from what was staged once it is over.
+    Points are ``<station uid>/<key>`` (``aqi`` and each ``iaqi`` key)."""
+
+    kind: Literal["waqi"]
+    base_url: str = Field(default="https://api.waqi.info", description="Root URL of the API.")
+    token_env: str = Field(pattern=ENV_RE, description="Environment variable holding the API token (sent as ?token=).")
+    uids: list[int] | None = Field(default=None, min_length=1, description="Station uids (may be negative).")
+    bounds: tuple[float, float, float, float] | None = Field(
+        default=None, description="Stations inside the box [lat1, lng1, lat2, lng2], listed when a run starts."
+    )
+    keyword: str | None = Field(default=None, min_length=1, description="Stations found by /search/?keyword=.")
+    poll_minutes: int = Field(
+        default=15, description="Minutes between polls of the collect schedule (5, 10, 15, 20, 30 or 60).",
+    )
+    rate_limit: RateLimit | None = Field(
+        default_factory=lambda: RateLimit(requests=1000, per_seconds=60.0),
+        description="WAQI's quota: 1000 requests a minute, shared by every request to this API.",
+    )
+    timeout_seconds: float = Field(default=30.0, gt=0, description="Per-request timeout.")
+
+    @model_validator(mode="after")
+    def _one_station_selection(self) -> WaqiSource:
+        given = [k for k in ("uids", "bounds", "keyword") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of uids, bounds, keyword (got {given or 'none'})")
+        if self.uids is not None and len(set(self.uids)) != len(self.uids):
+            raise ValueError("a station uid is listed twice")
+        if self.poll_minutes not in POLL_MINUTES:
+            raise ValueError(f"poll_minutes must be one of {POLL_MINUTES}")
+        return self
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,11 +133,18 @@ class SourceKind:
 
     settings: type[SourceBase]
     connector: str
+    #: ``module:function(settings) -> list[str]`` listing the source's sites, for ``sites: "*"`` (kinds with sites).
+    list_sites: str | None = None
 
 
 SOURCES: dict[str, SourceKind] = {
     "synthetic": SourceKind(SyntheticSource, "naia_backfill.connectors.synthetic:build"),
     "pi_web_api": SourceKind(PiWebApiSource, "naia_backfill.connectors.pi_web_api:build"),
+    "ace_iot": SourceKind(
+        AceIotSource, "naia_backfill.connectors.ace_iot:build",
+        list_sites="naia_backfill.connectors.ace_iot_sites:list_sites",
+    ),
+    "waqi": SourceKind(WaqiSource, "naia_backfill.connectors.waqi:build"),
 }
 
 #: Any source's settings, told apart by ``kind``.

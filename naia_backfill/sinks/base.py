@@ -23,6 +23,8 @@ class DayTarget:
     day: dt.date
     run_id: str = ""
     group: str | None = None
+    #: Key-value metadata the source gives the day (e.g. WAQI's attributions); the day's objects carry it.
+    metadata: dict[str, str] = dataclasses.field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclasses.dataclass

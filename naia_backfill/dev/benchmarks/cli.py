@@ -12,6 +12,12 @@ BENCHMARKS = {
     "pi-parse": "naia_backfill.dev.benchmarks.pi_parse",
     "pi-end-to-end": "naia_backfill.dev.benchmarks.pi_end_to_end",
     "streaming": "naia_backfill.dev.benchmarks.streaming",
+    "run-path": "naia_backfill.dev.benchmarks.run_path",
+    "consumer": "naia_backfill.dev.benchmarks.consumer",
+    "ace-end-to-end": "naia_backfill.dev.benchmarks.ace_end_to_end",
+    "mongodb": "naia_backfill.dev.benchmarks.mongodb",
+    "s3-lake": "naia_backfill.dev.benchmarks.s3_lake",
+    "pg-readers": "naia_backfill.dev.benchmarks.pg_readers",
 }
 
 
