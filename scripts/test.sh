@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
+scripts/install-browser.sh   # Debian's chromium for the browser test
 scripts/services.sh up
 if [ "${NAIA_KEEP_SERVICES:-0}" != "1" ]; then
   trap 'scripts/services.sh down >/dev/null 2>&1 || true' EXIT
