@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import os
 import random
 import ssl
 import threading
@@ -54,8 +55,18 @@ def user_agent() -> str:
     return f"naia-backfill/{version}"
 
 
-_limiters: dict[str, SharedRateLimiter] = {}
+_limiters: dict[str, RateLimiter] = {}
 _limiters_lock = threading.Lock()
+
+
+def _shared_limiter(key: str, limit: RateLimit) -> RateLimiter:
+    """Across the cluster when ``NAIA_RATE_LIMIT_DSN`` names a PostgreSQL database, else across this machine."""
+    dsn = os.environ.get("NAIA_RATE_LIMIT_DSN")
+    if dsn:
+        from naia_backfill.connectors.ratelimit_pg import PostgresRateLimiter
+
+        return PostgresRateLimiter(key, limit.requests, limit.per_seconds, dsn)
+    return SharedRateLimiter(key, limit.requests, limit.per_seconds)
 
 
 def rate_limiter_for(key: str, limit: RateLimit | None) -> RateLimiter | None:
@@ -67,7 +78,7 @@ def rate_limiter_for(key: str, limit: RateLimit | None) -> RateLimiter | None:
     with _limiters_lock:
         limiter = _limiters.get(key)
         if limiter is None:
-            limiter = _limiters[key] = SharedRateLimiter(key, limit.requests, limit.per_seconds)
+            limiter = _limiters[key] = _shared_limiter(key, limit)
         elif (limiter.requests, limiter.per_seconds) != (limit.requests, limit.per_seconds):
             log.warning(
                 "source %s: rate limit %s/%ss ignored, the process already limits it to %s/%ss",

@@ -111,9 +111,37 @@ class RateLimiter:
         return wait
 
 
-class SharedRateLimiter(RateLimiter):
-    """At most ``requests`` slots in any ``per_seconds`` window, across threads and processes: the log of
-    booked slots lives in a file instead of memory."""
+class StoredRateLimiter(RateLimiter):
+    """A limiter whose log of booked slots lives outside the process, read and rewritten under a lock that every
+    process sharing the limit takes: a file (:class:`SharedRateLimiter`, one machine) or a PostgreSQL row
+    (:class:`~naia_backfill.connectors.ratelimit_pg.PostgresRateLimiter`, every machine of a cluster)."""
+
+    def _transact(self, change: Callable[[list[float], float], list[float]]) -> None:
+        """Under the shared lock: read the slots, ``change(slots, now)``, write what it returns."""
+        raise NotImplementedError
+
+    def reserve(self) -> float:
+        """Book the next slot and return how long the caller must wait for it."""
+        booked: dict[str, float] = {}
+
+        def book(slots: list[float], now: float) -> list[float]:
+            slot = next_slot(slots, now, self.requests, self.per_seconds)
+            booked.update(slot=slot, now=now)
+            return [*slots[-(self.requests - 1):], slot] if self.requests > 1 else [slot]
+
+        with self._thread_lock:
+            self._transact(book)
+            self.last_slot = self._held.slot = booked["slot"]
+        return booked["slot"] - booked["now"]
+
+    def done(self, slot: float) -> None:
+        with self._thread_lock:
+            self._transact(lambda slots, now: moved(slots, slot, now))
+
+
+class SharedRateLimiter(StoredRateLimiter):
+    """At most ``requests`` slots in any ``per_seconds`` window, across threads and processes of one machine: the
+    log of booked slots lives in a file guarded by ``flock``."""
 
     def __init__(
         self,
@@ -143,27 +171,10 @@ class SharedRateLimiter(RateLimiter):
         os.ftruncate(fd, 0)
         os.write(fd, struct.pack(f"<{len(slots)}d", *slots))
 
-    def reserve(self) -> float:
-        """Book the next slot and return how long the caller must wait for it."""
-        with self._thread_lock:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                slots = self._read(fd)
-                now = self._clock()
-                slot = next_slot(slots, now, self.requests, self.per_seconds)
-                slots = [*slots[-(self.requests - 1):], slot] if self.requests > 1 else [slot]
-                self._write(fd, slots)
-            finally:
-                os.close(fd)  # closing releases the flock
-            self.last_slot = self._held.slot = slot
-        return slot - now
-
-    def done(self, slot: float) -> None:
-        with self._thread_lock:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                self._write(fd, moved(self._read(fd), slot, self._clock()))
-            finally:
-                os.close(fd)
+    def _transact(self, change: Callable[[list[float], float], list[float]]) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._write(fd, change(self._read(fd), self._clock()))
+        finally:
+            os.close(fd)  # closing releases the flock
