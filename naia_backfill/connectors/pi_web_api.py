@@ -8,6 +8,12 @@ are dropped by counting them, so runs of equal timestamps split across pages com
 A full page made of one timestamp is asked again alone, with the largest maxCount; if even that page is one
 timestamp the run cannot be paged through and the fetch fails, naming the point and the timestamp.
 
+Requests are pipelined (:mod:`naia_backfill.connectors.pi_web_api_pipeline`): up to ``pipeline_depth`` responses
+are downloading, parsed or waiting while the caller writes the previous batch, ``concurrent_requests`` of them
+on the wire at once (one by default: the next request is in flight while the previous response parses, and a
+server that works on one request at a time is kept busy without contention). Batches still come in request
+order, and a stream's next page is asked only after its previous one was read, so each point's events come in
+time order.
 Response bodies are turned into Arrow columns by :mod:`naia_backfill.connectors.pi_web_api_json`.
 """
 
@@ -18,6 +24,7 @@ import datetime as dt
 import logging
 import math
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -37,14 +44,16 @@ from naia_backfill.connectors.http import (
     status_error,
 )
 from naia_backfill.connectors.pi_web_api_json import StreamsPage, errors_text, iso, parse_streamset, to_ns
+from naia_backfill.connectors.pi_web_api_pipeline import OrderedPipeline
 from naia_backfill.errors import SourceError, UnknownPointsError
 from naia_backfill.settings import PiWebApiSource
 
 log = logging.getLogger(__name__)
 
-#: Events one multi-stream request may return at most (maxCount per stream is lowered to fit), which bounds
-#: a response to ~150 MB of JSON. A single-stream request always uses the configured max_count.
-DEFAULT_ROWS_PER_REQUEST = 1_000_000
+#: Events the multi-stream requests of the pipeline may return at most, all together: each request gets
+#: ``DEFAULT_ROWS_IN_FLIGHT // pipeline_depth`` (maxCount per stream is lowered to fit), which bounds the
+#: responses held at once to ~150 MB of JSON. A single-stream request always uses the configured max_count.
+DEFAULT_ROWS_IN_FLIGHT = 1_000_000
 LIST_PAGE = 1000
 #: Up to this many unknown names are looked up one by one (``/points?path=``); more are listed by prefix.
 LOOKUP_BY_PATH_MAX = 100
@@ -68,11 +77,13 @@ class PiWebApiConnector(Source):
         client: httpx.Client,
         *,
         retrier: Retrier | None = None,
-        rows_per_request: int = DEFAULT_ROWS_PER_REQUEST,
+        rows_per_request: int | None = None,
     ) -> None:
         self.settings, self.client = settings, client
         self.retrier = retrier or retrier_for(settings)
-        self.rows_per_request = rows_per_request
+        self.rows_per_request = rows_per_request or rows_per_request_for(settings.pipeline_depth)
+        self._parsing = threading.Lock()  # one page decoded at a time: the GIL serialises it anyway, memory not
+        self.sending = threading.Semaphore(min(settings.concurrent_requests, settings.pipeline_depth))
         self.description = f"PI Web API {settings.base_url} ({settings.data_server})"
         self._server: tuple[str, str] | None = None  # (WebId, Name)
         self._web_ids: dict[str, str] = {}  # upper-case point name -> WebId
@@ -156,15 +167,13 @@ class PiWebApiConnector(Source):
         missing = self.missing_points(points)
         if missing:
             raise UnknownPointsError(missing, self.description)
-        pending = [_Cursor(name, self._web_ids[name.upper()], start_ns) for name in points]
-        while pending:
-            after: list[_Cursor] = []
-            for group in self._groups(pending):
-                batch, rest = self._page(group, end_ns)
-                after.extend(rest)
-                if batch.num_rows:
-                    yield batch
-            pending = after
+        pages = OrderedPipeline(lambda group: self._page(group, end_ns), self.settings.pipeline_depth, "pi-web-api")
+        pages.extend(self._groups([_Cursor(name, self._web_ids[name.upper()], start_ns) for name in points]))
+        for batch, rest in pages:
+            pages.extend(self._groups(rest))  # a stream's next page is queued once this one is read
+            if batch.num_rows:
+                yield batch
+            del batch  # the pipeline's bound counts the batch the caller holds; let it go before the next
 
     def _groups(self, pending: list[_Cursor]) -> Iterator[list[_Cursor]]:
         """Streams that share a startTime go together, ``points_per_request`` at a time."""
@@ -181,18 +190,36 @@ class PiWebApiConnector(Source):
             return self.settings.max_count
         return min(self.settings.max_count, max(1, self.rows_per_request // streams))
 
-    def _read(self, group: list[_Cursor], max_count: int, end_ns: int) -> StreamsPage:
-        label = group[0].name if len(group) == 1 else f"{len(group)} points"
-        what = f"{self.description}: recorded values of {label} from {iso(group[0].start)}"
-        params = [("webId", c.web_id) for c in group] + [
+    @staticmethod
+    def _params(group: list[_Cursor], max_count: int, end_ns: int) -> list[tuple[str, str]]:
+        return [("webId", c.web_id) for c in group] + [
             ("startTime", iso(group[0].start)),
             ("endTime", iso(end_ns)),
             ("boundaryType", "Inside"),
             ("maxCount", str(max_count)),
         ]
 
+    def first_requests(
+        self, points: Sequence[str], start: dt.datetime, end: dt.datetime
+    ) -> list[list[tuple[str, str]]]:
+        """Query parameters of the ``streamsets/recorded`` requests :meth:`fetch` starts with, in its order (the
+        pages after them depend on the answers). For benchmarks that replay naia's requests."""
+        missing = self.missing_points(points)
+        if missing:
+            raise UnknownPointsError(missing, self.description)
+        cursors = [_Cursor(name, self._web_ids[name.upper()], to_ns(start)) for name in points]
+        return [self._params(g, self._max_count(len(g)), to_ns(end)) for g in self._groups(cursors)]
+
+    def _read(self, group: list[_Cursor], max_count: int, end_ns: int) -> StreamsPage:
+        label = group[0].name if len(group) == 1 else f"{len(group)} points"
+        what = f"{self.description}: recorded values of {label} from {iso(group[0].start)}"
+        params = self._params(group, max_count, end_ns)
+
         def attempt() -> StreamsPage:
-            return parse_streamset(get_body(self.client, "streamsets/recorded", params, what), what)
+            with self.sending:  # retries wait for their backoff outside it
+                body = get_body(self.client, "streamsets/recorded", params, what)
+            with self._parsing:
+                return parse_streamset(body, what)
 
         page = self.retrier.call(attempt, what)
         if len(page.web_ids) != len(group):
@@ -250,6 +277,11 @@ class PiWebApiConnector(Source):
 
     def close(self) -> None:
         self.client.close()
+
+
+def rows_per_request_for(pipeline_depth: int) -> int:
+    """The default row budget of one multi-stream request: the pipeline's budget shared by its responses."""
+    return max(1, DEFAULT_ROWS_IN_FLIGHT // pipeline_depth)
 
 
 def build(settings: PiWebApiSource, credentials: Credentials) -> PiWebApiConnector:

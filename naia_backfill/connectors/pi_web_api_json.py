@@ -1,9 +1,11 @@
-"""PI Web API response bodies -> canonical Arrow columns, fast.
+"""PI Web API ``/streamsets/recorded`` response bodies -> canonical Arrow columns, fast.
 
-Responses are decoded with msgspec into typed structs (the decode alone is about three times faster than
-``orjson.loads`` into dicts, the whole bytes-to-Arrow path about twice: ``naia-backfill bench pi-parse
---compare``), then turned into columns: timestamps by Arrow's ISO 8601 cast (exact to 100 ns), numbers by one
-``pa.array`` call; only values that are not plain numbers (states, strings, errors) take a per-value path.
+Bodies are decoded with msgspec into typed structs (the decode alone is about three times faster than
+``orjson.loads`` into dicts), first with the common TimedValue type and again with the full one only for a page
+that needs it (:mod:`naia_backfill.connectors.pi_web_api_values`); values and flags become columns there, and
+timestamps one string array that Arrow's ISO 8601 cast reads (exact to 100 ns). No ``pa.array`` call, so no
+pandas import (:mod:`~naia_backfill.connectors.pi_web_api_arrow`). ``naia-backfill bench pi-parse`` times the
+whole path against msgspec's decode alone.
 """
 
 from __future__ import annotations
@@ -15,33 +17,26 @@ from typing import Any
 
 import msgspec
 import numpy as np
-import orjson
 import pyarrow as pa
 
 from naia_backfill.connectors.http import TransientError, status_error
+from naia_backfill.connectors.pi_web_api_arrow import indices, repeated, strings
+from naia_backfill.connectors.pi_web_api_values import (
+    FullTimedValue,
+    TimedValue,
+    errors_text,
+    needs_full,
+    plain_values,
+    read_odd,
+    value_columns,
+)
 from naia_backfill.errors import SourceError
 from naia_backfill.schema import SAMPLE_SCHEMA
 
+__all__ = ["TS_TYPE", "StreamsPage", "errors_text", "iso", "parse_streamset", "to_ns"]
+
 TS_TYPE = SAMPLE_SCHEMA.field("ts").type
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-class _TimedValue(msgspec.Struct, gc=False):
-    """Fields in the order PI writes them (Value last), which msgspec decodes fastest; any order works."""
-
-    Timestamp: str
-    Good: bool = True
-    Questionable: bool = False
-    Substituted: bool = False
-    Annotated: bool = False
-    Value: Any = None
-
-
-class _TimedValueWithErrors(_TimedValue, gc=False):
-    """A value PI could not read comes as ``"Value":null,"Errors":[{"FieldName","Message"}]``. Decoding this
-    field costs ~10% for every value, so only pages holding a null Value are decoded again with it."""
-
-    Errors: Any = None
 
 
 class _WebException(msgspec.Struct):
@@ -57,79 +52,8 @@ def _decoder(timed_value: type) -> msgspec.json.Decoder:
                                                                ("WebException", _WebException | None, None)]))
 
 
-_DECODER = _decoder(_TimedValue)
-_DECODER_WITH_ERRORS = _decoder(_TimedValueWithErrors)
-
-
-def errors_text(errors: Any) -> str:
-    """PI's error lists: strings, or objects such as ``{"FieldName": "Value", "Message": ["..."]}``."""
-    parts = []
-    for e in errors if isinstance(errors, list) else [errors]:
-        if isinstance(e, dict) and "Message" in e:
-            e = e["Message"]
-        parts.extend(map(str, e) if isinstance(e, list) else [str(e)])
-    return "; ".join(parts)
-
-
-def _values(vals: list[Any]) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array, list[int], bool]:
-    """value, text, state_code, is_system columns, the rows holding an ``{"Errors": ...}`` value, and whether
-    any value is a JSON null."""
-    n = len(vals)
-    try:
-        value = pa.array(vals, type=pa.float64())  # numbers, booleans and nulls: the common page
-        empty = pa.nulls(n, pa.string()), pa.nulls(n, pa.int32()), pa.array(np.zeros(n, bool))
-        return value, *empty, [], value.null_count > 0
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        pass
-    nulls = False
-    nums = list(vals)
-    text: list[str | None] = [None] * n
-    code_at: list[int] = []
-    codes: list[int] = []
-    system: list[int] = []
-    errors: list[int] = []
-    for i in [i for i, v in enumerate(vals) if v.__class__ is not float]:
-        v = vals[i]
-        cls = v.__class__
-        if cls is dict:
-            nums[i] = None
-            if "Errors" in v:
-                text[i] = errors_text(v["Errors"])
-                errors.append(i)
-            elif "Name" in v:
-                text[i] = str(v["Name"])
-                code = v.get("Value")
-                if (code.__class__ is int or code.__class__ is float) and -(2**31) <= code < 2**31:
-                    code_at.append(i)
-                    codes.append(int(code))
-                if v.get("IsSystem"):
-                    system.append(i)
-            else:
-                text[i] = orjson.dumps(v).decode()
-        elif cls is str:
-            nums[i] = None
-            text[i] = v
-        elif cls is int or cls is bool:
-            nums[i] = float(v)
-        elif v is None:
-            nulls = True
-        else:
-            nums[i] = None
-            text[i] = orjson.dumps(v).decode()
-    code_col = np.zeros(n, np.int32)
-    code_mask = np.ones(n, bool)
-    code_col[code_at] = codes
-    code_mask[code_at] = False
-    is_system = np.zeros(n, bool)
-    is_system[system] = True
-    return (
-        pa.array(nums, type=pa.float64()),
-        pa.array(text, type=pa.string()),
-        pa.array(code_col, mask=code_mask, type=pa.int32()),
-        pa.array(is_system),
-        errors,
-        nulls,
-    )
+_DECODER = _decoder(TimedValue)
+_FULL_DECODER = _decoder(FullTimedValue)
 
 
 @dataclasses.dataclass
@@ -147,10 +71,17 @@ class StreamsPage:
 
     def batch(self, points: Sequence[str], rows: np.ndarray | None = None) -> pa.RecordBatch:
         """A canonical batch; ``points[i]`` names stream i; ``rows`` selects rows (all if None)."""
-        stream_of_row = np.repeat(np.arange(len(points)), np.diff(self.offsets))
-        columns = [pa.array(points, pa.string()).take(stream_of_row), *self.columns]
-        batch = pa.RecordBatch.from_arrays(columns, schema=SAMPLE_SCHEMA)
-        return batch if rows is None else batch.take(pa.array(rows, pa.int64()))
+        counts = np.diff(self.offsets)
+        columns = self.columns
+        if rows is not None:
+            take = indices(rows)
+            columns = [c.take(take) for c in columns]
+            stream_of_row = np.repeat(np.arange(len(points)), counts)[rows]
+            if len(rows) and np.any(np.diff(stream_of_row) < 0):  # streams out of order: name row by row
+                return pa.RecordBatch.from_arrays([repeated(points, counts).take(take), *columns],
+                                                  schema=SAMPLE_SCHEMA)
+            counts = np.bincount(stream_of_row, minlength=len(points))
+        return pa.RecordBatch.from_arrays([repeated(points, counts), *columns], schema=SAMPLE_SCHEMA)
 
 
 def _raise_web_exception(exc: _WebException | None, what: str) -> None:
@@ -158,10 +89,13 @@ def _raise_web_exception(exc: _WebException | None, what: str) -> None:
         raise status_error(exc.StatusCode, errors_text(exc.Errors or []), f"{what} (WebException in a 200)")
 
 
-def _streams(decoder: msgspec.json.Decoder, body: bytes, what: str) -> list[Any]:
+def _streams(body: bytes, what: str, full: bool) -> tuple[list[Any], bool]:
+    """The decoded streams, and whether they were decoded with :class:`_FullTimedValue`."""
     try:
-        doc = decoder.decode(body)
+        doc = (_FULL_DECODER if full else _DECODER).decode(body)
     except msgspec.ValidationError as e:
+        if not full:
+            return _streams(body, what, True)
         raise SourceError(f"{what}: unexpected response: {e}") from e
     except msgspec.DecodeError as e:
         raise TransientError(f"{what}: cut-off or malformed response body ({e})") from e
@@ -171,43 +105,38 @@ def _streams(decoder: msgspec.json.Decoder, body: bytes, what: str) -> list[Any]
         _raise_web_exception(s.WebException, f"{what}, stream {s.Name or s.WebId}")
         if s.Errors:
             raise SourceError(f"{what}, stream {s.Name or s.WebId}: {errors_text(s.Errors)}")
-    return streams
+    return streams, full
+
+
+def _timestamps(groups: list[Any], what: str) -> pa.Array:
+    try:
+        return strings([x.Timestamp for g in groups for x in g]).cast(TS_TYPE)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise SourceError(f"{what}: unreadable timestamp: {e}") from e
 
 
 def parse_streamset(body: bytes, what: str = "PI Web API streamsets") -> StreamsPage:
     """Decode a streamsets response; cut-off bodies and WebExceptions raise :class:`TransientError`."""
-    streams = _streams(_DECODER, body, what)
-    groups = [s.Items or () for s in streams]  # nested comprehensions below beat flattening first
-    value, text, state, is_system, errors, nulls = _values([x.Value for g in groups for x in g])
-    if nulls:
-        streams = _streams(_DECODER_WITH_ERRORS, body, what)
+    streams, full = _streams(body, what, False)
+    groups = [s.Items or () for s in streams]
+    value, odd = plain_values(groups, full)
+    if not full and needs_full(odd):
+        streams, full = _streams(body, what, True)
         groups = [s.Items or () for s in streams]
-        vals = [x.Value if x.Errors is None else {"Errors": x.Errors} for g in groups for x in g]
-        value, text, state, is_system, errors, nulls = _values(vals)
+        value, odd = plain_values(groups, full)
     offsets = np.zeros(len(groups) + 1, np.int64)
     np.cumsum([len(g) for g in groups], out=offsets[1:])
-    try:
-        ts = pa.array([x.Timestamp for g in groups for x in g], pa.string()).cast(TS_TYPE)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-        raise SourceError(f"{what}: unreadable timestamp: {e}") from e
-    # One pass packing the four flags is measurably cheaper than four passes.
-    packed = np.fromiter(
-        [x.Good | x.Questionable << 1 | x.Substituted << 2 | x.Annotated << 3 for g in groups for x in g],
-        np.uint8, int(offsets[-1]),
-    )
-    packed[errors] &= np.uint8(0b1110)  # a value that could not be read is not good
-    flags = [pa.array((packed & np.uint8(bit)) != 0) for bit in (1, 2, 4, 8)]
-    ts_ns = ts.view(pa.int64()).to_numpy()
-    back = np.flatnonzero(np.diff(ts_ns) < 0) + 1
-    back = back[~np.isin(back, offsets)]
-    if len(back):
+    ts = _timestamps(groups, what)
+    ts_ns = np.frombuffer(ts.buffers()[1], np.int64, len(ts), ts.offset * 8)
+    back = np.flatnonzero(np.diff(ts_ns) < 0) + 1  # steps back in time, where no new stream starts
+    if len(back) and len(back := back[~np.isin(back, offsets)]):
         s = streams[int(np.searchsorted(offsets, back[0], "right")) - 1]
         raise SourceError(f"{what}: events of stream {s.Name or s.WebId} are not in time order")
     return StreamsPage(
         web_ids=[s.WebId for s in streams],
         offsets=offsets,
         ts=ts_ns,
-        columns=[ts, value, text, state, is_system, *flags],
+        columns=[ts, *value_columns(value, read_odd(value, odd, full))],
     )
 
 

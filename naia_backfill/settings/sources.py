@@ -37,9 +37,14 @@ class PiWebApiSource(HttpSourceBase):
     points_per_request: int = Field(default=50, ge=1, le=5000, description="Streams per streamsets request.")
     pipeline_depth: int = Field(
         default=3, ge=1, le=16,
-        description="Requests kept going at once: the next ones are in flight while a response is parsed, and at "
-        "most this many responses are held in memory (the default row budget per request is divided by it). "
-        "1 reads strictly one request after another.",
+        description="Responses held at once, each downloading, parsed or being written: with 3 the next request is "
+        "in flight while the previous response parses and the one before is written. The default row budget per "
+        "request is divided by it. 1 reads strictly one request after another.",
+    )
+    concurrent_requests: int = Field(
+        default=1, ge=1, le=16,
+        description="Requests sent at the same time (at most pipeline_depth). Raise it for a PI Web API that answers "
+        "several requests in parallel; 1 keeps a server that works on one at a time busy without contention.",
     )
 
 

@@ -1,11 +1,19 @@
-"""Benchmark: PI Web API streamsets response bytes -> canonical Arrow batch, on one core.
+"""Benchmark: PI Web API streamsets response bytes -> canonical Arrow batch on one core, against msgspec's decode alone.
 
 Builds one realistic ``/streamsets/recorded`` response in memory (compact JSON in PI's key order, Value last,
 timestamps with 0-7 fractional digits; most streams numeric with a system state now and then, some digital,
-some string) and times :func:`naia_backfill.connectors.pi_web_api_json.parse_streamset` plus the batch it yields.
-``--compare`` also times ``orjson.loads`` + column comprehensions, the alternative the connector rejected.
+some string) and times, alternately and on one pinned core:
 
-    naia-backfill bench pi-parse [--streams 100] [--values 66000] [--repeat 3] [--compare] [--no-pin]
+- ``naia``: :func:`naia_backfill.connectors.pi_web_api_json.parse_streamset` plus the batch it yields;
+- ``msgspec decode``: the same bytes decoded into typed structs (TimedValue fields as PI sends them, the value
+  as any JSON) and nothing else -- the limit a bytes-to-Arrow path built on msgspec can approach;
+- with ``--compare``, ``orjson dicts``: ``orjson.loads`` + column comprehensions, the alternative the connector
+  rejected.
+
+Each timed call ends with its result freed, so both sides pay for freeing what they decoded. The ratio is
+``naia`` samples per CPU-second over ``msgspec decode`` samples per CPU-second (medians).
+
+    naia-backfill bench pi-parse [--streams 100] [--values 10000] [--repeat 5] [--compare] [--no-pin]
 """
 
 from __future__ import annotations
@@ -13,18 +21,46 @@ from __future__ import annotations
 import os
 import resource
 import statistics
-import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import click
+import msgspec
 import numpy as np
 import orjson
 import pyarrow as pa
+
+from naia_backfill.connectors.pi_web_api_json import TS_TYPE, parse_streamset
 
 START_NS = 1_704_067_200_000_000_000  # 2024-01-01T00:00:00Z
 SYSTEM = ((246, "I/O Timeout"), (248, "No Data"), (254, "Shutdown"), (255, "Bad Input"))
 FLAGS_DEFAULT = b'","UnitsAbbreviation":"","Good":true,"Questionable":false,"Substituted":false,"Annotated":false'
 FLAGS_BAD = b'","UnitsAbbreviation":"","Good":false,"Questionable":false,"Substituted":false,"Annotated":false'
+
+
+class _RefTimedValue(msgspec.Struct, gc=False):
+    """The reference decode's TimedValue: every field PI sends for a value, Value as any JSON."""
+
+    Timestamp: str
+    Good: bool = True
+    Questionable: bool = False
+    Substituted: bool = False
+    Annotated: bool = False
+    Value: Any = None
+
+
+class _RefStream(msgspec.Struct, gc=False):
+    WebId: str | None = None
+    Name: str | None = None
+    Items: list[_RefTimedValue] | None = None
+
+
+class _RefStreamSet(msgspec.Struct, gc=False):
+    Items: list[_RefStream] | None = None
+
+
+_REF_DECODER = msgspec.json.Decoder(_RefStreamSet)
 
 
 def _stamps(ns: np.ndarray) -> list[str]:
@@ -65,8 +101,6 @@ def build_response(streams: int, values: int, seed: int = 0) -> bytes:
 
 
 def _orjson_parse(body: bytes) -> int:
-    from naia_backfill.connectors.pi_web_api_json import TS_TYPE
-
     items = [x for s in orjson.loads(body)["Items"] for x in s["Items"]]
     ts = pa.array([x["Timestamp"] for x in items], pa.string()).cast(TS_TYPE)
     vals = [x["Value"] for x in items]
@@ -77,44 +111,66 @@ def _orjson_parse(body: bytes) -> int:
 
 
 def _naia_parse(body: bytes) -> int:
-    from naia_backfill.connectors.pi_web_api_json import parse_streamset
-
     page = parse_streamset(body)
     return page.batch([f"BENCH{i:05d}" for i in range(len(page.web_ids))]).num_rows
 
 
-def _time(fn, body: bytes, repeat: int) -> tuple[int, list[float], list[float]]:
-    walls, cpus, rows = [], [], 0
+def _decode_alone(body: bytes) -> int:
+    return sum(len(s.Items or ()) for s in _REF_DECODER.decode(body).Items or ())
+
+
+VARIANTS: dict[str, Callable[[bytes], int]] = {
+    "naia": _naia_parse,
+    "msgspec decode": _decode_alone,
+    "orjson dicts": _orjson_parse,
+}
+
+
+def measure(body: bytes, names: list[str], repeat: int) -> dict[str, dict[str, Any]]:
+    """Per variant: samples and each run's wall and CPU seconds; variants alternate so load drifts hit all."""
+    runs: dict[str, dict[str, Any]] = {name: {"walls": [], "cpus": [], "samples": 0} for name in names}
+    for name in names:  # warm up: first-call costs (imports, allocator growth) stay out of the figures
+        VARIANTS[name](body)
     for _ in range(repeat):
-        c0, w0 = time.process_time(), time.perf_counter()
-        rows = fn(body)
-        walls.append(time.perf_counter() - w0)
-        cpus.append(time.process_time() - c0)
-    return rows, walls, cpus
+        for name in names:
+            c0, w0 = time.process_time(), time.perf_counter()
+            runs[name]["samples"] = VARIANTS[name](body)
+            runs[name]["walls"].append(time.perf_counter() - w0)
+            runs[name]["cpus"].append(time.process_time() - c0)
+    for r in runs.values():
+        r["wall"], r["cpu"] = statistics.median(r["walls"]), statistics.median(r["cpus"])
+    return runs
+
+
+def _print(runs: dict[str, dict[str, Any]]) -> None:
+    for name, r in runs.items():
+        n = r["samples"]
+        print(f"{name:15s} {n:,} samples: median {r['wall']:.3f}s wall, {r['cpu']:.3f}s CPU -> "
+              f"{n / r['cpu'] / 1e6:.2f}M samples/s per CPU-second (best {n / min(r['cpus']) / 1e6:.2f}M)")
+    naia, ref = runs["naia"], runs["msgspec decode"]
+    print(f"naia / msgspec decode alone: {ref['cpu'] / naia['cpu']:.2f} (samples per CPU-second, medians; "
+          f"per run: {', '.join(f'{d / c:.2f}' for d, c in zip(ref['cpus'], naia['cpus'], strict=True))})")
+    if "orjson dicts" in runs:
+        print(f"naia / orjson dicts: {runs['orjson dicts']['cpu'] / naia['cpu']:.2f}x")
 
 
 @click.command("pi-parse")
 @click.option("--streams", type=click.IntRange(min=1), default=100, show_default=True, help="Streams in the response.")
-@click.option("--values", type=click.IntRange(min=1), default=66_000, show_default=True, help="Events per stream.")
-@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True, help="Timed runs (the median is reported).")
+@click.option("--values", type=click.IntRange(min=1), default=10_000, show_default=True, help="Events per stream.")
+@click.option("--repeat", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Timed runs of each variant (alternating; medians are reported).")
 @click.option("--compare", is_flag=True, help="Also time orjson.loads + comprehensions.")
 @click.option("--no-pin", is_flag=True, help="Do not pin the process to one CPU.")
 def command(streams: int, values: int, repeat: int, compare: bool, no_pin: bool) -> None:
-    """PI Web API response bytes -> Arrow, samples per CPU-second on one core."""
+    """PI Web API response bytes -> Arrow, samples per CPU-second on one core, against msgspec's decode alone."""
     if not no_pin and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
         pa.set_cpu_count(1)
     built = time.perf_counter()
     body = build_response(streams, values)
     print(f"response: {streams} streams x {values:,} values, {len(body) / 1e6:,.0f} MB JSON "
-          f"(built in {time.perf_counter() - built:.1f}s)")
-    variants = [("naia msgspec", _naia_parse)] + ([("orjson dicts", _orjson_parse)] if compare else [])
-    for name, fn in variants:
-        rows, walls, cpus = _time(fn, body, repeat)
-        wall, cpu = statistics.median(walls), statistics.median(cpus)
-        print(f"{name:13s} {rows:,} samples: median {wall:.3f}s wall, {cpu:.3f}s CPU -> "
-              f"{rows / wall / 1e6:.2f}M samples/s wall, {rows / cpu / 1e6:.2f}M samples/s per CPU-second "
-              f"(best {rows / min(walls) / 1e6:.2f}M/s)")
+          f"(built in {time.perf_counter() - built:.1f}s); load average {os.getloadavg()[0]:.1f}")
+    _print(measure(body, ["naia", "msgspec decode"] + (["orjson dicts"] if compare else []), repeat))
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB; pinned to one CPU: "
           f"{not no_pin}")
     print(f"command: naia-backfill bench pi-parse --streams {streams} --values {values} --repeat {repeat}"
