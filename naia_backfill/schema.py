@@ -55,6 +55,16 @@ def conform(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(batch.columns, schema=SAMPLE_SCHEMA)
 
 
+def conform_to(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` checked against the schema its source declared: the sample schema (see :func:`conform`), or a
+    table's own columns, which it must have exactly (names and types)."""
+    if schema is SAMPLE_SCHEMA:
+        return conform(batch)
+    if not batch.schema.equals(schema, check_metadata=False):
+        raise ValueError(f"batch has columns {batch.schema}, its source declared {schema}")
+    return batch
+
+
 def from_columns(**columns: Iterable | pa.Array | np.ndarray) -> pa.RecordBatch:
     """Build a canonical batch from column values; missing flag columns default to good=True, others False."""
     n = None

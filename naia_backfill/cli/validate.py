@@ -32,7 +32,7 @@ from naia_backfill.settings import PointSet, SyntheticSource
 if TYPE_CHECKING:
     import numpy as np
 
-    from naia_backfill.core.validation import DayReport
+    from naia_backfill.core.check_outcomes import DayReport
 
 MAX_ROWS = 150  # rows of the picture; more points are binned
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
@@ -153,7 +153,7 @@ def print_day(report: DayReport) -> None:
 
 
 def print_summary(ps: PointSet, reports: Sequence[DayReport]) -> None:
-    from naia_backfill.core.validation import CHECK_NAMES
+    from naia_backfill.core.check_outcomes import CHECK_NAMES
 
     table = Table("check", "passed", "warned", "failed", "not checked", title=f"{ps.name}: {len(reports)} day(s)")
     for name in CHECK_NAMES:

@@ -11,6 +11,7 @@ from typing import Self
 import pyarrow as pa
 
 from naia_backfill.errors import NoMatchingPointsError, SourceError, UnknownPointsError
+from naia_backfill.schema import SAMPLE_SCHEMA
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +67,11 @@ class Source(abc.ABC):
     @abc.abstractmethod
     def fetch(self, points: Sequence[str], start: dt.datetime, end: dt.datetime) -> Iterator[pa.RecordBatch]:
         """Stream the recorded events of ``points`` in ``[start, end)``."""
+
+    def schema(self) -> pa.Schema:
+        """The schema of the batches ``fetch`` yields: the sample schema, unless the source copies rows of its
+        own shape (a table's columns), which only sinks storing any schema accept."""
+        return SAMPLE_SCHEMA
 
     def day_metadata(self, points: Sequence[str], start: dt.datetime, end: dt.datetime) -> dict[str, str]:
         """Key-value metadata of the window's objects (attributions, coverage); none by default."""

@@ -8,7 +8,8 @@ import time
 from collections.abc import Sequence
 
 from naia_backfill.connectors.base import Source
-from naia_backfill.schema import conform
+from naia_backfill.core.day_stats import DayStats
+from naia_backfill.schema import SAMPLE_SCHEMA, conform_to
 from naia_backfill.settings import SINKS
 from naia_backfill.sinks.base import DayTarget, Sink, SinkResult
 
@@ -49,22 +50,34 @@ def day_window(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, start + dt.timedelta(days=1)
 
 
-def copy_day(source: Source, points: Sequence[str], sinks: Sequence[Sink], target: DayTarget) -> DayResult:
-    """Stream the day from the source into every sink; all sinks commit, or the day fails and all abort."""
+def copy_day(
+    source: Source, points: Sequence[str], sinks: Sequence[Sink], target: DayTarget, stats: DayStats | None = None
+) -> DayResult:
+    """Stream the day from the source into every sink; all sinks commit, or the day fails and all abort.
+    ``stats`` sees every batch too, so the day's checks need not read it back."""
     started = time.perf_counter()
     ordered = commit_order(sinks)
     writers: list = []
     start, end = day_window(target.day)
-    target = dataclasses.replace(target, metadata={**target.metadata, **source.day_metadata(points, start, end)})
+    schema = getattr(source, "schema", lambda: SAMPLE_SCHEMA)()  # sources not derived from Source yield samples
+    rows = None if schema is SAMPLE_SCHEMA else schema  # a table's own columns: the sinks open with them
+    target = dataclasses.replace(target, metadata={**target.metadata, **source.day_metadata(points, start, end)},
+                                 schema=rows)
     try:
         for sink in ordered:  # one at a time: a sink refusing the day aborts the ones already opened
             writers.append(sink.open_day(target))
         samples = 0
-        for batch in source.fetch(points, start, end):
-            batch = conform(batch)
-            samples += batch.num_rows
-            for w in writers:
-                w.write(batch)
+        batches = source.fetch(points, start, end)
+        try:
+            for batch in batches:
+                batch = conform_to(batch, schema)
+                samples += batch.num_rows
+                for w in writers:
+                    w.write(batch)
+                if stats is not None:
+                    stats.add(batch)
+        finally:  # a source stopped early (a failing sink, a cancelled run) lets go of its connection now
+            getattr(batches, "close", lambda: None)()
         results = [w.commit() for w in writers]
     except BaseException:
         for w in writers:

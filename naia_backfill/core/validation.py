@@ -19,7 +19,6 @@ which the ordinal keeps apart, so duplicates are still found exactly.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -27,101 +26,27 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from naia_backfill.settings import PointSet, SyntheticSource, ValueRange
+from naia_backfill.settings import PointSet, ValueRange
 from naia_backfill.sinks.layout import Layout
 from naia_backfill.sinks.parquet_columns import canonical_select, is_canonical
+from naia_backfill.core.check_outcomes import (
+    CHECK_NAMES,
+    ERROR,
+    SEVERITY,
+    CheckOutcome,
+    DayReport,
+    day_ns,
+    duplicates_outcome,
+    gap_threshold_seconds,
+    gaps_outcome,
+    ranges_outcome,
+    samples_present,
+)
 from naia_backfill.core.day_objects import connect, readable
 from naia_backfill.sinks.lake import Lake
 
-ERROR, WARN = "ERROR", "WARN"
-SEVERITY = {"samples_present": ERROR, "no_duplicates": ERROR, "gaps": WARN, "value_ranges": WARN}
-CHECK_NAMES = tuple(SEVERITY)
-TOP = 5  # points listed per finding
-LISTED = 20  # missing points listed by name
-
-
-@dataclasses.dataclass(frozen=True)
-class CheckOutcome:
-    """One check of one day. ``severity`` is what a failure weighs; ``details`` is JSON-able."""
-
-    name: str
-    passed: bool
-    severity: str
-    summary: str
-    details: dict[str, Any] = dataclasses.field(default_factory=dict)
-    skipped: bool = False
-
-
-@dataclasses.dataclass
-class DayReport:
-    point_set: str
-    day: dt.date
-    objects: list[str]
-    samples: int
-    point_samples: pa.Table  # columns point, samples: events per point that day
-    checks: dict[str, CheckOutcome]
-
-    @property
-    def points(self) -> int:
-        return self.point_samples.num_rows
-
-    @property
-    def errors(self) -> list[CheckOutcome]:
-        return [c for c in self.checks.values() if not c.passed and c.severity == ERROR]
-
-    @property
-    def warnings(self) -> list[CheckOutcome]:
-        return [c for c in self.checks.values() if not c.passed and c.severity == WARN]
-
-    @property
-    def status(self) -> str:
-        return "fail" if self.errors else "warn" if self.warnings else "pass"
-
-
-def gap_threshold_seconds(point_set: PointSet) -> float | None:
-    """Largest allowed gap: the point set's setting, else 3x a known sample interval, else None."""
-    if point_set.checks.max_gap_seconds is not None:
-        return point_set.checks.max_gap_seconds
-    if isinstance(point_set.source, SyntheticSource):
-        return 3 * point_set.source.interval_seconds
-    return None
-
-
-def describe_range(rule: ValueRange) -> str:
-    lo = "-inf" if rule.min is None else f"{rule.min:g}"
-    hi = "inf" if rule.max is None else f"{rule.max:g}"
-    return f"{rule.points} in [{lo}, {hi}]"
-
-
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
     return con.execute(sql, params).to_arrow_table().to_pylist()
-
-
-def _ns(day: dt.date) -> int:
-    return int(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp()) * 1_000_000_000
-
-
-def _iso(ns: int) -> str:
-    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _samples_present(
-    objects: list[str], samples: int, seen: set[str], expected: Sequence[str] | None
-) -> CheckOutcome:
-    name = "samples_present"
-    if not objects:
-        return CheckOutcome(name, False, ERROR, "no object in the lake for this day", {"objects": 0})
-    missing = [p for p in expected if p not in seen] if expected is not None else []
-    details: dict[str, Any] = {"objects": len(objects), "samples": samples, "points": len(seen)}
-    if expected is not None:
-        details |= {"expected_points": len(expected), "missing_points": len(missing), "missing": missing[:LISTED]}
-        details["unexpected_points"] = len(seen - set(expected))
-    if samples == 0:
-        return CheckOutcome(name, False, WARN, "the day's object holds no rows (the source had no data)", details)
-    if missing:
-        shown = ", ".join(missing[:LISTED]) + (f" and {len(missing) - LISTED} more" if len(missing) > LISTED else "")
-        return CheckOutcome(name, False, WARN, f"{len(missing)} expected point(s) without events: {shown}", details)
-    return CheckOutcome(name, True, ERROR, f"{samples:,} samples of {len(seen):,} points", details)
 
 
 _OBJECTS_SQL = """
@@ -154,19 +79,7 @@ def _no_duplicates(con: duckdb.DuckDBPyConnection, paths: dict[str, str], per_ob
             reversals[r["point"]] = reversals.get(r["point"], 0) + r["time_reversals"]
     shared = sorted(p for p, objs in objects.items() if len(objs) > 1)
     dup = {r["point"]: r["duplicate_rows"] for r in _rows(con, _DUPLICATE_KEYS_SQL, [list(paths), shared])} if shared else {}
-    rows = sorted(
-        ({"point": p, "duplicate_rows": dup.get(p, 0), "time_reversals": reversals.get(p, 0), "objects": sorted(objects[p])}
-         for p in set(dup) | set(reversals)),
-        key=lambda r: (-(r["duplicate_rows"] + r["time_reversals"]), r["point"]),
-    )
-    n_dup, n_back = sum(dup.values()), sum(reversals.values())
-    details = {"duplicate_rows": n_dup, "time_reversals": n_back, "points": len(rows), "top": rows[:TOP]}
-    if not rows:
-        return CheckOutcome("no_duplicates", True, ERROR, "no (point, ts, ordinal) twice", details)
-    parts = [f"{n_dup:,} duplicated row(s)"] if n_dup else []
-    parts += [f"time going back {n_back:,} time(s) inside an object"] if n_back else []
-    worst = ", ".join(f"{r['point']} ({'+'.join(r['objects'])})" for r in rows[:TOP])
-    return CheckOutcome("no_duplicates", False, ERROR, f"{' and '.join(parts)} in {len(rows)} point(s): {worst}", details)
+    return duplicates_outcome(dup, reversals, objects)
 
 
 # Gaps between consecutive events of a point, the day's start and end counting as events.
@@ -187,25 +100,14 @@ FROM g GROUP BY point HAVING max(d) > ? ORDER BY largest_ns DESC, point
 
 def _gaps(con: duckdb.DuckDBPyConnection, paths: dict[str, str], day: dt.date, threshold: float | None) -> CheckOutcome:
     if threshold is None:
-        return CheckOutcome("gaps", True, WARN, "not checked: set checks.max_gap_seconds for this source", skipped=True)
-    start, limit = _ns(day), round(threshold * 1e9)
-    rows = _rows(con, _GAPS_SQL, [start, list(paths), start + 86_400 * 10**9, limit, limit])
-    top = [
-        {"point": r["point"], "gaps": r["gaps"], "largest_seconds": r["largest_ns"] / 1e9,
-         "from": _iso(r["largest_from"]), "to": _iso(r["largest_from"] + r["largest_ns"])}
-        for r in rows[:TOP]
-    ]
-    count = sum(r["gaps"] for r in rows)
-    details = {"threshold_seconds": threshold, "gaps": count, "points": len(rows), "top": top}
-    if not rows:
-        return CheckOutcome("gaps", True, WARN, f"no gap over {threshold:g}s", details)
-    worst = ", ".join(f"{t['point']} {t['largest_seconds']:g}s from {t['from']}" for t in top)
-    return CheckOutcome("gaps", False, WARN, f"{count:,} gap(s) over {threshold:g}s in {len(rows)} point(s); largest: {worst}", details)
+        return gaps_outcome([], None)
+    start, limit = day_ns(day), round(threshold * 1e9)
+    return gaps_outcome(_rows(con, _GAPS_SQL, [start, list(paths), start + 86_400 * 10**9, limit, limit]), threshold)
 
 
 def _value_ranges(con: duckdb.DuckDBPyConnection, paths: dict[str, str], rules: Sequence[ValueRange]) -> CheckOutcome:
     if not rules:
-        return CheckOutcome("value_ranges", True, WARN, "not checked: no checks.ranges", skipped=True)
+        return ranges_outcome([], rules)
     values = ", ".join("(?, ?, ?::DOUBLE, ?::DOUBLE)" for _ in rules)
     params: list[Any] = [x for i, r in enumerate(rules) for x in (i, r.points, r.min, r.max)]
     sql = f"""
@@ -219,21 +121,7 @@ def _value_ranges(con: duckdb.DuckDBPyConnection, paths: dict[str, str], rules: 
            min(value) AS min, max(value) AS max
     FROM ev JOIN pairs USING (point) GROUP BY i, point ORDER BY i, violations DESC, point
     """
-    rows = _rows(con, sql, [*params, list(paths)])
-    per_rule = []
-    for i, rule in enumerate(rules):
-        mine = [r for r in rows if r["i"] == i]
-        per_rule.append({
-            "rule": describe_range(rule), "points": len(mine), "values": sum(r["n_values"] for r in mine),
-            "violations": sum(r["violations"] for r in mine), "not_good": sum(r["not_good"] for r in mine),
-            "top": [{k: r[k] for k in ("point", "violations", "min", "max")} for r in mine[:TOP] if r["violations"]],
-        })
-    total = sum(r["violations"] for r in per_rule)
-    details = {"violations": total, "rules": per_rule}
-    if not total:
-        return CheckOutcome("value_ranges", True, WARN, f"all values inside {len(rules)} range rule(s)", details)
-    text = "; ".join(f"{r['rule']}: {r['violations']:,} value(s) outside" for r in per_rule if r["violations"])
-    return CheckOutcome("value_ranges", False, WARN, text, details)
+    return ranges_outcome(_rows(con, sql, [*params, list(paths)]), rules)
 
 
 def _check_day(
@@ -248,7 +136,7 @@ def _check_day(
 
     if not keys:
         none = [CheckOutcome(n, True, SEVERITY[n], "not checked: no data", skipped=True) for n in CHECK_NAMES[1:]]
-        return report(0, empty, [_samples_present([], 0, set(), expected), *none])
+        return report(0, empty, [samples_present([], 0, set(), expected), *none])
     try:
         with readable(lake, keys, _canonical_select(point_set)) as paths:
             per_object = _rows(con, _OBJECTS_SQL, [list(paths)])
@@ -259,7 +147,7 @@ def _check_day(
                                "samples": pa.array([per_point[p] for p in sorted(per_point)], pa.int64())})
             samples = sum(per_point.values())
             checks = [
-                _samples_present(objects, samples, set(per_point), expected),
+                samples_present(objects, samples, set(per_point), expected),
                 _no_duplicates(con, paths, per_object),
                 _gaps(con, paths, day, gap_threshold_seconds(point_set)),
                 _value_ranges(con, paths, point_set.checks.ranges),

@@ -22,7 +22,9 @@ import duckdb
 from naia_backfill.lib.dagster_internals import check_target
 from naia_backfill.lib.partitions import daily_partitions
 from naia_backfill.settings import PointSet
-from naia_backfill.core.validation import ERROR, SEVERITY, DayReport, connect, gap_threshold_seconds, validate_day
+from naia_backfill.core.check_outcomes import ERROR, SEVERITY, DayReport, gap_threshold_seconds
+from naia_backfill.core.day_stats import DayStats
+from naia_backfill.core.validation import connect, validate_day
 
 _QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -39,8 +41,9 @@ DESCRIPTIONS = {
 def configured_checks(point_set: PointSet) -> list[str]:
     """The checks that apply to the point set: none without a Parquet lake; ``gaps`` only with a threshold
     (set or derived from the source), ``value_ranges`` only with rules. A check that does not apply is not
-    declared, so the UI never shows it as a pass."""
-    if point_set.sink("parquet") is None:
+    declared, so the UI never shows it as a pass. A source copying a table's own rows (``shape: rows``) has
+    no point or ts columns for these checks to read."""
+    if point_set.sink("parquet") is None or getattr(point_set.source, "shape", None) == "rows":
         return []
     names = ["samples_present", "no_duplicates"]
     if gap_threshold_seconds(point_set):
@@ -129,16 +132,28 @@ class DayChecks:
             self._con.close()
             self._con = None
 
-    def record(self, day: dt.date, expected_points: Sequence[str] | None) -> DayReport | None:
-        """Validate a materialized day and log each selected check's result on its partition."""
+    def stats(self, day: dt.date) -> DayStats | None:
+        """The figures to gather while ``day`` streams through the copy, when its checks will be recorded."""
+        return DayStats(self.point_set, day) if self.selected else None
+
+    def record(
+        self, day: dt.date, expected_points: Sequence[str] | None, streamed: DayStats | None = None,
+        objects: Sequence[str] = (),
+    ) -> DayReport | None:
+        """Log each selected check's result on the day's partition: from the figures gathered while the day
+        streamed (``streamed``, the day written whole as ``objects``), else by reading the day back."""
         if not self.selected:
             return None
         ctx, names = self.context, {k.name for k in self.selected}
+        expected = list(expected_points or []) or None
         try:
-            if self._lake is None:
-                self._lake = ctx.resources.lake.lake()
-                self._con = connect()
-            report = validate_day(self._lake, self.point_set, day, list(expected_points or []) or None, con=self._con)
+            if streamed is not None:
+                report = streamed.report(self.point_set.name, list(objects), expected)
+            else:
+                if self._lake is None:
+                    self._lake = ctx.resources.lake.lake()
+                    self._con = connect()
+                report = validate_day(self._lake, self.point_set, day, expected, con=self._con)
             evaluations = check_evaluations(self.point_set, report, check_target(ctx.instance, ctx.asset_key, day.isoformat()))
         except Exception as e:
             ctx.log.warning(f"{day}: checks could not run: {e}")

@@ -124,8 +124,10 @@ class CopyRun:
         lake_url = lake.url if lake is not None and ps.sink("parquet") else None
         try:
             for day in days:
+                stats = checks.stats(day) if group is None else None  # a point group is checked by re-reading
                 try:
-                    result = copy_day(source, self.points, sinks, DayTarget(ps.name, day, ctx.run.run_id, group))
+                    target = DayTarget(ps.name, day, ctx.run.run_id, group)
+                    result = copy_day(source, self.points, sinks, target, stats=stats)
                 except Exception as e:
                     self.failed = day.isoformat()
                     raise DayFailedError(ps.name, self.failed, e) from e
@@ -133,8 +135,8 @@ class CopyRun:
                 ctx.log_event(dg.AssetMaterialization(
                     asset_key=ctx.asset_key, partition=day.isoformat(), metadata=day_metadata(result, group, lake_url),
                 ))
-                ctx.log.info(f"{day}: {result.samples} samples in {result.seconds:.1f}s ({result.samples_per_second:,.0f}/s)")
-                checks.record(day, self.points)
+                objects = [s.uri for s in result.sinks if s.sink == "parquet" and s.uri]
+                checks.record(day, self.points, stats, objects)
         finally:
             for sink in sinks:
                 sink.close()

@@ -25,6 +25,8 @@ class DayTarget:
     group: str | None = None
     #: Key-value metadata the source gives the day (e.g. WAQI's attributions); the day's objects carry it.
     metadata: dict[str, str] = dataclasses.field(default_factory=dict, hash=False, compare=False)
+    #: The rows' schema when it is not the sample schema (a source copying a table's own rows); None: samples.
+    schema: pa.Schema | None = dataclasses.field(default=None, hash=False, compare=False)
 
 
 @dataclasses.dataclass

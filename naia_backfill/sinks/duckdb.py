@@ -132,7 +132,7 @@ class _ViewWriter(DayWriter):
             self.schema = batch.schema
 
     def commit(self) -> SinkResult:
-        view = self.sink.ensure_view(self.target.point_set, self.schema)
+        view = self.sink.ensure_view(self.target.point_set, self.schema or self.target.schema)
         return SinkResult(sink="duckdb", extra={"view": view})
 
     def abort(self) -> None:

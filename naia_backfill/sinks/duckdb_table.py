@@ -127,7 +127,7 @@ class _TableWriter(DayWriter):
 
     def _replace_day(self, con: duckdb.DuckDBPyConnection) -> None:
         name, day = self.target.point_set, self.target.day
-        _create_table(con, name, self.schema or self.sink.schema)
+        _create_table(con, name, self.schema or self.target.schema or self.sink.schema)
         if self.target.group is None:
             con.execute(f'DELETE FROM "{name}" WHERE "{DATE_COLUMN}" = $day', {"day": day})
         elif self.points:

@@ -42,12 +42,14 @@ class ParquetDayWriter(DayWriter):
         self.key = self.layout.key(target.day, target.group)
         self._upload = lake.open_upload(self.key)
         compression = None if settings.compression == "none" else settings.compression
+        # A table's own rows (target.schema) are written as they are; samples through the column mapping.
+        self.schema = target.schema if target.schema is not None else self.mapping.schema
         self._writer = pq.ParquetWriter(
             self._upload,
-            self.mapping.schema.with_metadata({**(self.mapping.schema.metadata or {}), **target.metadata}),
+            self.schema.with_metadata({**(self.schema.metadata or {}), **target.metadata}),
             compression=compression,
             compression_level=settings.compression_level,
-            use_dictionary=self.mapping.dictionary,
+            use_dictionary=self.mapping.dictionary if target.schema is None else True,
             write_statistics=True,
         )
         self._pending: list[pa.RecordBatch] = []
@@ -55,7 +57,7 @@ class ParquetDayWriter(DayWriter):
         self.rows = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
-        batch = self.mapping.apply(batch)
+        batch = self.mapping.apply(batch) if self.target.schema is None else batch
         if not batch.num_rows:
             return
         self._pending.append(batch)
@@ -66,7 +68,7 @@ class ParquetDayWriter(DayWriter):
 
     def _flush(self, final: bool) -> None:
         size = self.settings.row_group_rows
-        table = pa.Table.from_batches(self._pending, schema=self.mapping.schema)
+        table = pa.Table.from_batches(self._pending, schema=self.schema)
         full = (table.num_rows // size) * size if not final else table.num_rows
         for offset in range(0, full, size):
             self._writer.write_table(table.slice(offset, min(size, full - offset)), row_group_size=size)

@@ -20,7 +20,8 @@ from naia_backfill.sinks import layout
 from naia_backfill.sinks.base import DayTarget
 from naia_backfill.sinks.lake import LocalLake, S3Lake
 from naia_backfill.sinks.parquet import ParquetDaySink
-from naia_backfill.core.validation import ERROR, WARN, gap_threshold_seconds, validate_day, validate_range
+from naia_backfill.core.check_outcomes import ERROR, WARN, gap_threshold_seconds
+from naia_backfill.core.validation import validate_day, validate_range
 from naia_backfill.cli.validate import coverage_matrix, validate_cmd
 
 DAY = dt.date(2024, 1, 2)
