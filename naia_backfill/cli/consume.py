@@ -66,7 +66,7 @@ def consume(bootstrap: str, questdb: str, topics: tuple[str, ...], group: str, t
 
     from naia_backfill.core.consumer import BACKFILL_TOPIC, ConsumerOptions, RetryPolicy, run_consumer
     from naia_backfill.errors import NaiaError
-    from naia_backfill.sinks.kafka import REALTIME_TOPIC
+    from naia_backfill.sinks.kafka_messages import REALTIME_TOPIC
 
     topics = topics or (REALTIME_TOPIC, BACKFILL_TOPIC)
     if skip_bad_messages and dead_letter_topic != DEAD_LETTER_TOPIC:

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 
 from naia_backfill.core.consumer.frames import ilp_frames
-from naia_backfill.sinks.kafka import FORMAT, MESSAGE_SCHEMA, decode_value, encode_value
+from naia_backfill.sinks.kafka_messages import FORMAT, MESSAGE_SCHEMA, decode_value, encode_value
 from naia_backfill.sinks.questdb import COLUMNS
 
 #: (topic, partition)

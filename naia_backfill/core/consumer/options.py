@@ -12,7 +12,7 @@ from questdb import QuestDBError, QuestDBErrorCode
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_delay, wait_exponential_jitter
 
 from naia_backfill.errors import SinkError
-from naia_backfill.sinks.kafka import REALTIME_TOPIC
+from naia_backfill.sinks.kafka_messages import REALTIME_TOPIC
 
 log = logging.getLogger("naia_backfill.core.consumer")
 

@@ -20,7 +20,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from naia_backfill.sinks.kafka import encode_value, iter_messages
+from naia_backfill.sinks.kafka_messages import encode_value, iter_messages
 from naia_backfill.sinks.questdb import QuestDBRest, wait_for_wal
 from naia_backfill_tests.integration.core.tcp_proxy import TcpProxy
 from naia_backfill_tests.integration.sinks.test_kafka_questdb import (

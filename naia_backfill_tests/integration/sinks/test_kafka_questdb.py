@@ -24,7 +24,8 @@ from naia_backfill.errors import SinkError
 from naia_backfill.schema import SAMPLE_SCHEMA
 from naia_backfill.settings import KafkaSink, QuestDBSink
 from naia_backfill.sinks.base import DayTarget
-from naia_backfill.sinks.kafka import KafkaDaySink, encode_value, headers_for, iter_messages
+from naia_backfill.sinks.kafka import KafkaDaySink
+from naia_backfill.sinks.kafka_messages import encode_value, headers_for, iter_messages
 from naia_backfill.sinks.questdb import QuestDBDaySink, QuestDBRest, ensure_table, wait_for_wal
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from naia_backfill.core.consumer.batching import BadMessage, PendingBatch, WriteJob, decode_message, merge_offsets
-from naia_backfill.sinks.kafka import FORMAT, MESSAGE_SCHEMA, encode_value, iter_messages
+from naia_backfill.sinks.kafka_messages import FORMAT, MESSAGE_SCHEMA, encode_value, iter_messages
 from naia_backfill.sinks.questdb import COLUMNS
 from naia_backfill_tests.unit.sinks.test_kafka import mixed_batch
 

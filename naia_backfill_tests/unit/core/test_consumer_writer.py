@@ -11,7 +11,7 @@ from naia_backfill.core.consumer import QuestDBUnavailable, RetryPolicy
 from naia_backfill.core.consumer.batching import PendingBatch, WriteJob, decode_message
 from naia_backfill.core.consumer.writer import QuestDBWriter
 from naia_backfill.errors import SinkError
-from naia_backfill.sinks.kafka import encode_value, iter_messages
+from naia_backfill.sinks.kafka_messages import encode_value, iter_messages
 from naia_backfill_tests.unit.sinks.test_kafka import mixed_batch
 
 

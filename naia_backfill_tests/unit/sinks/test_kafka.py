@@ -14,11 +14,11 @@ from naia_backfill.errors import SinkError
 from naia_backfill.schema import SAMPLE_SCHEMA, from_columns
 from naia_backfill.settings import KafkaSink
 from naia_backfill.sinks.base import DayTarget
-from naia_backfill.sinks.kafka import (
+from naia_backfill.sinks.kafka import KafkaDaySink
+from naia_backfill.sinks.kafka_messages import (
     CONTENT_TYPE,
     FORMAT,
     MESSAGE_SCHEMA,
-    KafkaDaySink,
     MessageSplitter,
     decode_value,
     encode_value,
@@ -245,7 +245,7 @@ def test_direct_table_and_ilp_frame():
 
 
 def test_smallest_partial_messages_are_held_back_within_the_budget():
-    from naia_backfill.sinks.kafka import split_messages
+    from naia_backfill.sinks.kafka_messages import split_messages
 
     sizes = {"A": 1500, "B": 10, "C": 1999}
     points = [p for p, n in sizes.items() for _ in range(n)]
