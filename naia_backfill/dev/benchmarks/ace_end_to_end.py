@@ -8,6 +8,7 @@ peak RSS and CPU time are its own. ``naia`` runs at every fraction (memory must 
 at the largest, for the ratio.
 
     naia-backfill bench ace-end-to-end [--fraction 0.1 --fraction 1] [--page-size 10000] [--only naia|dlt|rate]
+                                       [--json PATH]
 
 ``naia``: ``copy_day`` with the ACE IoT connector (the site's configured points, cursor paging, window cut to
 the day, null/nan/inf and unconfigured samples dropped) into :class:`~naia_backfill.sinks.parquet.ParquetDaySink`
@@ -263,22 +264,24 @@ def _limited_fetch(url: str, requests: int, per_seconds: float, seconds: float) 
 @click.option("--rate-seconds", type=click.FloatRange(min=61.0), default=130.0, show_default=True,
               help="Wall time of the rate-limited run.")
 @click.option("--only", type=click.Choice(VARIANTS), help="Run one part.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the figures here.")
 @click.option("--child", is_flag=True, hidden=True)
 @click.option("--serve", is_flag=True, hidden=True)
 @click.option("--url", hidden=True)
 @click.option("--work", hidden=True)
-def command(fractions: tuple[float, ...], page_size: int, rate_seconds: float, only: str | None, child: bool,
-            serve: bool, url: str | None, work: str | None) -> None:
+def command(fractions: tuple[float, ...], page_size: int, rate_seconds: float, only: str | None,
+            json_path: str | None, child: bool, serve: bool, url: str | None, work: str | None) -> None:
     """ACE IoT -> Parquet end to end: naia against dlt's REST API source, memory by site size, and the rate limit."""
     if serve:
         sys.exit(_serve(fractions[0]))
     if child:
         print(json.dumps(_child(only, url, page_size, work)))
         return
-    sys.exit(report(list(fractions), page_size, rate_seconds, only))
+    sys.exit(report(list(fractions), page_size, rate_seconds, only, json_path))
 
 
-def report(fractions: list[float], page_size: int, rate_seconds: float, only: str | None) -> int:
+def report(fractions: list[float], page_size: int, rate_seconds: float, only: str | None,
+           json_path: str | None = None) -> int:
     """Run the benchmark and print its tables; 1 when a variant lost samples or the limit was exceeded."""
     from rich.console import Console
     from rich.table import Table
@@ -287,13 +290,14 @@ def report(fractions: list[float], page_size: int, rate_seconds: float, only: st
     command = (f"naia-backfill bench ace-end-to-end {' '.join(f'--fraction {f:g}' for f in fractions)} "
                f"--page-size {page_size} --rate-seconds {rate_seconds:g}" + (f" --only {only}" if only else ""))
     console.print(f"[bold]{command}[/]  (load {os.getloadavg()[0]:.2f} at start; simulator in its own process)")
-    failed = False
+    failed, figures = False, {"command": command}
     if only in (None, "naia", "dlt"):
         try:
             results = throughput(fractions, page_size, only)
         except RuntimeError as e:
             console.print(f"[red]{e}[/]")
             return 1
+        figures["throughput"] = results
         table = Table("variant", "points", "samples", "seconds", "samples/s", "CPU s", "peak RSS MB",
                       "RSS after imports MB", "peak - imports MB")
         for r in results:
@@ -314,7 +318,7 @@ def report(fractions: list[float], page_size: int, rate_seconds: float, only: st
                 console.print(f"[red]{r['variant']} at {r['fraction']:g}: {r} differs from the simulator's {t}[/]")
                 failed = True
     if only in (None, "rate"):
-        r = rate_limited(rate_seconds)
+        r = figures["rate"] = rate_limited(rate_seconds)
         console.print(
             f"rate-limited run: {r['requests']} requests in {r['wall_seconds']:.0f} s at "
             f"{r['allowed']}/{r['per_seconds']:g}s (simulator's request log): per whole {r['per_seconds']:g} s from "
@@ -323,6 +327,8 @@ def report(fractions: list[float], page_size: int, rate_seconds: float, only: st
         )
         failed |= r["sliding_max"] > r["allowed"] or r["limited_429"] > 0
     console.print(f"load at end: {os.getloadavg()[0]:.2f}")
+    if json_path:
+        Path(json_path).write_text(json.dumps(figures, indent=1), encoding="utf-8")
     return 1 if failed else 0
 
 

@@ -8,6 +8,7 @@ import importlib
 import click
 
 BENCHMARKS = {
+    "all": "naia_backfill.dev.benchmarks.all",
     "synthetic": "naia_backfill.dev.benchmarks.synthetic_parquet",
     "pi-parse": "naia_backfill.dev.benchmarks.pi_parse",
     "pi-end-to-end": "naia_backfill.dev.benchmarks.pi_end_to_end",

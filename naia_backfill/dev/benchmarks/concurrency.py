@@ -1,7 +1,7 @@
 """Benchmark: two point sets on different sources backfilled one after the other vs at the same time, on the
 PostgreSQL-backed instance (docker/dagster.yaml), on one machine.
 
-    naia-backfill bench concurrency [--days 4] [--chunk-days 2] [--repeat 2] [--second pi|synthetic]
+    naia-backfill bench concurrency [--days 4] [--chunk-days 2] [--repeat 2] [--second pi|synthetic] [--json PATH]
 
 Point set A reads the synthetic source (``--synthetic-points`` points at one sample a minute: 1,000 make about
 1,450,000 samples a day); B reads the PI Web API simulator (``naia-backfill simulate pi-web-api`` in its own
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import shutil
 import statistics
@@ -236,14 +237,18 @@ def report(phases: list[Phase], args: dict[str, Any]) -> None:
               help="Points of the synthetic source(s), one sample a minute.")
 @click.option("--warmup/--no-warmup", default=True, show_default=True,
               help="An untimed one-day backfill of each first.")
-def command(days: int, chunk_days: int, repeat: int, second: str, synthetic_points: int, warmup: bool) -> None:
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write every phase's figures here.")
+def command(days: int, chunk_days: int, repeat: int, second: str, synthetic_points: int, warmup: bool,
+            json_path: str | None) -> None:
     """Two point sets on different sources: backfilled one after the other vs at once (wall time, samples/s)."""
     try:
-        run(days, chunk_days, repeat, second, synthetic_points, warmup)
+        phases = run(days, chunk_days, repeat, second, synthetic_points, warmup)
     except StackError as e:
         raise click.ClickException(str(e)) from None
     except RetryError as e:
         raise click.ClickException(f"timed out waiting for the backfills: {e}") from None
+    if json_path:
+        Path(json_path).write_text(json.dumps({"phases": [vars(p) for p in phases]}, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ next is serialised. Both count rows from the first row handled to the last reque
 waits until QuestDB applied its WAL before the next starts, so runs do not share QuestDB's CPU. Peak RSS is
 sampled every 50 ms; the 1-minute load average is noted before every run.
 
-    naia-backfill bench consumer [--points 1000] [--interval 60] [--days 3] [--repeat 3]
+    naia-backfill bench consumer [--points 1000] [--interval 60] [--days 3] [--repeat 3] [--json PATH]
 
 Needs NAIA_KAFKA_BOOTSTRAP and NAIA_QUESTDB_HTTP (``source .services/env``).
 """
@@ -165,6 +165,7 @@ def _run(kind: str, args: SimpleNamespace, topic: str, table: str, servers: dict
 @click.option("--questdb", envvar="NAIA_QUESTDB_HTTP", required=True, help="QuestDB HTTP (also $NAIA_QUESTDB_HTTP).")
 @click.option("--baseline", hidden=True, metavar="PYTHONPATH",
               help="Also run the consumer found first on this PYTHONPATH (e.g. a copy of an older revision).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write every run's figures here.")
 @click.option("--child", is_flag=True, hidden=True)
 @click.option("--topic", hidden=True)
 @click.option("--table", hidden=True)
@@ -214,6 +215,9 @@ def report(args: SimpleNamespace) -> None:
     console.print(f"median consumer {med['consumer']:,.0f} rows/s (peak RSS {rss['consumer']:.0f} MB), limit "
                   f"{med['limit']:,.0f} rows/s (peak RSS {rss['limit']:.0f} MB): ratio {ratio:.2f} (goal {GOAL}: "
                   f"{verdict}); load average now {os.getloadavg()[0]:.2f}")
+    if args.json_path:
+        with open(args.json_path, "w", encoding="utf-8") as f:
+            json.dump({"rows": rows, "goal": GOAL, "results": results}, f, indent=1)
 
 
 def _cleanup(args: SimpleNamespace, topic: str, tables: list[str]) -> None:

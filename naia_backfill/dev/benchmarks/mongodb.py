@@ -13,7 +13,7 @@ port):
 - ``quota``: a simulated day of WAQI polls every ``--poll-minutes`` minutes against the simulator; requests
   over what 1000 a minute allows in a day, and the busiest minute.
 
-    naia-backfill bench mongodb [--points 695] [--interval 60] [--phases sink,insert_many,rerun,quota]
+    naia-backfill bench mongodb [--points 695] [--interval 60] [--phases sink,insert_many,rerun,quota] [--json PATH]
 
 Needs NAIA_MONGODB_URI (``source .services/env``) except for ``quota``.
 """
@@ -159,6 +159,7 @@ def _watch(cmd: list[str], server: psutil.Process | None) -> tuple[subprocess.Co
 @click.option("--poll-minutes", type=click.IntRange(min=1, max=60), default=60, show_default=True)
 @click.option("--phases", default="sink,insert_many,rerun,rerun_replace,quota", show_default=True)
 @click.option("--uri", envvar="NAIA_MONGODB_URI", help="Server (also $NAIA_MONGODB_URI).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write every phase's figures here.")
 @click.option("--child", hidden=True)
 @click.option("--tag", hidden=True, default="")
 def command(**options: Any) -> None:
@@ -178,9 +179,10 @@ def report(args: SimpleNamespace) -> int:
     console.print(f"{psutil.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     table = Table("phase", "documents", "seconds", "documents/s", "client CPU s", "server CPU s", "peak RSS MB")
     server, tag, failed = (_listener(args.uri) if args.uri else None), uuid.uuid4().hex[:8], False
+    figures: dict[str, Any] = {}
     for phase in phases:
         if phase == "quota":
-            q = quota(args.poll_minutes)
+            q = figures["quota"] = quota(args.poll_minutes)
             console.print(f"quota: {q['stations']} stations polled every {args.poll_minutes} min for a day: "
                           f"{q['requests']:,} requests of {q['allowed']:,} allowed ({q['requests'] / q['allowed']:.4%}); "
                           f"busiest minute {q['busiest_minute']} of 1000")
@@ -196,12 +198,16 @@ def report(args: SimpleNamespace) -> int:
             failed = True
             continue
         r = json.loads(done.stdout.strip().splitlines()[-1])
+        figures[phase] = {**r, **usage}
         table.add_row(phase, f"{r['rows']:,}", f"{r['seconds']:.1f}", f"{r['rows'] / r['seconds']:,.0f}",
                       f"{usage['client_cpu']:.1f}", f"{usage['server_cpu']:.1f}", f"{usage['peak_rss_mb']:.0f}")
     console.print(table)
     console.print("sink: the sink's open/write/commit calls (Arrow -> documents -> unordered insert_many); "
                   "insert_many: pre-built documents only; rerun / rerun_replace: the sink over a day already "
                   "stored, with rerun: delete_insert / replace.")
+    if args.json_path:
+        with open(args.json_path, "w", encoding="utf-8") as f:
+            json.dump({"phases": figures}, f, indent=1)
     return 1 if failed else 0
 
 

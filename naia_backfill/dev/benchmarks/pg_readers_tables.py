@@ -102,18 +102,20 @@ def table_name(shape: Shape, rows: int) -> str:
     return f"{shape}_{rows}"
 
 
-def _exists(conn: psycopg.Connection, name: str) -> bool:
-    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.{name}",)).fetchone()[0]
+def _filled(conn: psycopg.Connection, name: str) -> bool:
+    """Whether the table exists and holds rows: crash recovery empties UNLOGGED tables, keeping them."""
+    if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.{name}",)).fetchone()[0]:
+        return False
+    return conn.execute(sql.SQL("SELECT EXISTS (SELECT FROM {})").format(sql.Identifier(SCHEMA, name))).fetchone()[0]
 
 
 def ensure_day_table(conn: psycopg.Connection, shape: Shape, rows: int, rebuild: bool = False) -> str:
-    """Create ``bench_pg.<shape>_<rows>`` unless it exists; returns its qualified name."""
+    """Create ``bench_pg.<shape>_<rows>`` unless it exists with rows; returns its qualified name."""
     name = table_name(shape, rows)
     t = sql.Identifier(SCHEMA, name)
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(SCHEMA)))
-    if rebuild:
+    if rebuild or not _filled(conn, name):
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(t))
-    if not _exists(conn, name):
         _fill_day_table(conn, shape, rows, t)
         conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(t))  # hint bits set now, not during the first read
     return f"{SCHEMA}.{name}"
@@ -137,12 +139,13 @@ def _fill_day_table(conn: psycopg.Connection, shape: Shape, rows: int, t: sql.Id
 
 
 def ensure_type_tables(conn: psycopg.Connection) -> None:
-    """Create ``bench_pg.types`` and ``bench_pg.types_edge`` unless they exist."""
+    """Create ``bench_pg.types`` and ``bench_pg.types_edge`` unless they exist with rows."""
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(SCHEMA)))
     for name, ddl, rows in (("types", _TYPES_DDL, _TYPES_ROWS), ("types_edge", _TYPES_EDGE_DDL, _TYPES_EDGE_ROWS)):
-        if not _exists(conn, name):
+        if not _filled(conn, name):
             t = sql.Identifier(SCHEMA, name)
             with conn.transaction():
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(t))
                 conn.execute(sql.SQL(ddl).format(t=t))
                 conn.execute(sql.SQL(rows).format(t=t))
 

@@ -9,7 +9,7 @@ client and pipeline and only reads the bodies, so ``naia / download`` is the sha
 gets. ``--repeat`` alternates naia and download (dlt runs once); figures are medians.
 
     naia-backfill bench pi-end-to-end [--points 4583] [--days 1] [--only naia|download|dlt ...] [--repeat 1]
-                                      [--depth N] [--concurrent-requests N]
+                                      [--depth N] [--concurrent-requests N] [--json PATH]
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ def _ratios(results: list[dict[str, Any]], med: dict[str, dict[str, Any]]) -> li
 
 
 def report(points: int, days: int, only: str | Sequence[str] | None, repeat: int = 1, depth: int | None = None,
-           concurrent: int | None = None) -> int:
+           concurrent: int | None = None, json_path: str | None = None) -> int:
     """Run the benchmark and print its table; 1 when a variant failed or lost samples."""
     from rich.console import Console
 
@@ -236,6 +236,9 @@ def report(points: int, days: int, only: str | Sequence[str] | None, repeat: int
     console.print(_table(med))
     for line in _ratios(results, med):
         console.print(line)
+    if json_path:
+        Path(json_path).write_text(json.dumps({"command": command, "truth": truth, "results": results}, indent=1),
+                                   encoding="utf-8")
     wrong = [f"{r['variant']}: {r['samples']:,}" for r in results
              if r["samples"] < truth or (r["variant"] != "download" and r["samples"] != truth)]
     if wrong:
@@ -255,19 +258,20 @@ def report(points: int, days: int, only: str | Sequence[str] | None, repeat: int
               help="pipeline_depth of naia and download (default: the setting's default).")
 @click.option("--concurrent-requests", "concurrent", type=click.IntRange(1, 16),
               help="concurrent_requests of naia and download (default: the setting's default).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write every run's figures here.")
 @click.option("--child", is_flag=True, hidden=True)
 @click.option("--serve", is_flag=True, hidden=True)
 @click.option("--url", hidden=True)
 @click.option("--work", hidden=True)
 def command(points: int, days: int, only: tuple[str, ...], repeat: int, depth: int | None, concurrent: int | None,
-            child: bool, serve: bool, url: str | None, work: str | None) -> None:
+            json_path: str | None, child: bool, serve: bool, url: str | None, work: str | None) -> None:
     """PI Web API -> Parquet end to end: naia against a download-only client on the same requests, and dlt."""
     if serve:
         sys.exit(_serve(points))
     if child:
         print(json.dumps(_child(only[0], url, points, days, work, _pipeline(depth, concurrent))))
         return
-    sys.exit(report(points, days, only, repeat, depth, concurrent))
+    sys.exit(report(points, days, only, repeat, depth, concurrent, json_path))
 
 
 if __name__ == "__main__":

@@ -13,11 +13,12 @@ some string) and times, alternately and on one pinned core:
 Each timed call ends with its result freed, so both sides pay for freeing what they decoded. The ratio is
 ``naia`` samples per CPU-second over ``msgspec decode`` samples per CPU-second (medians).
 
-    naia-backfill bench pi-parse [--streams 100] [--values 10000] [--repeat 5] [--compare] [--no-pin]
+    naia-backfill bench pi-parse [--streams 100] [--values 10000] [--repeat 5] [--compare] [--no-pin] [--json PATH]
 """
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import statistics
@@ -161,7 +162,8 @@ def _print(runs: dict[str, dict[str, Any]]) -> None:
               help="Timed runs of each variant (alternating; medians are reported).")
 @click.option("--compare", is_flag=True, help="Also time orjson.loads + comprehensions.")
 @click.option("--no-pin", is_flag=True, help="Do not pin the process to one CPU.")
-def command(streams: int, values: int, repeat: int, compare: bool, no_pin: bool) -> None:
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write every run's figures here.")
+def command(streams: int, values: int, repeat: int, compare: bool, no_pin: bool, json_path: str | None) -> None:
     """PI Web API response bytes -> Arrow, samples per CPU-second on one core, against msgspec's decode alone."""
     if not no_pin and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
@@ -170,11 +172,17 @@ def command(streams: int, values: int, repeat: int, compare: bool, no_pin: bool)
     body = build_response(streams, values)
     print(f"response: {streams} streams x {values:,} values, {len(body) / 1e6:,.0f} MB JSON "
           f"(built in {time.perf_counter() - built:.1f}s); load average {os.getloadavg()[0]:.1f}")
-    _print(measure(body, ["naia", "msgspec decode"] + (["orjson dicts"] if compare else []), repeat))
-    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB; pinned to one CPU: "
-          f"{not no_pin}")
-    print(f"command: naia-backfill bench pi-parse --streams {streams} --values {values} --repeat {repeat}"
-          + (" --compare" if compare else "") + (" --no-pin" if no_pin else ""))
+    runs = measure(body, ["naia", "msgspec decode"] + (["orjson dicts"] if compare else []), repeat)
+    _print(runs)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS {peak:,.0f} MB; pinned to one CPU: {not no_pin}")
+    line = (f"naia-backfill bench pi-parse --streams {streams} --values {values} --repeat {repeat}"
+            + (" --compare" if compare else "") + (" --no-pin" if no_pin else ""))
+    print(f"command: {line}")
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as f:
+            json.dump({"command": line, "bytes": len(body), "pinned": not no_pin, "peak_rss_mb": peak, "runs": runs},
+                      f, indent=1)
 
 
 if __name__ == "__main__":

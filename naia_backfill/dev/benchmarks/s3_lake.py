@@ -5,7 +5,7 @@ Each step runs in its own process so that its peak RSS is its own. Needs an S3 s
 (``naia-backfill services up s3`` and ``set -a; . .services/env; set +a``); the objects go under a fresh
 prefix of ``$NAIA_S3_BUCKET`` and are removed afterwards.
 
-    naia-backfill bench s3-lake [--points 4583] [--interval 60] [--repeat 1]
+    naia-backfill bench s3-lake [--points 4583] [--interval 60] [--repeat 1] [--json PATH]
 """
 
 from __future__ import annotations
@@ -125,9 +125,11 @@ def _remove_prefix(url: str) -> None:
 @click.option("--points", type=click.IntRange(min=1), default=4583, show_default=True)
 @click.option("--interval", type=click.FloatRange(min=0.001), default=60.0, show_default=True, help="Seconds between samples.")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True, help="Runs of each step; medians shown.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write every run's figures here.")
 @click.option("--child", type=click.Choice(STEPS), hidden=True)
 @click.option("--lake", hidden=True)
-def command(points: int, interval: float, repeat: int, child: str | None, lake: str | None) -> None:
+def command(points: int, interval: float, repeat: int, json_path: str | None, child: str | None,
+            lake: str | None) -> None:
     """One large day into the local lake vs S3 (upload + verify), its checks over each, and DuckDB table mode."""
     if child:
         print(json.dumps(_step(child, lake or "", points, interval)))
@@ -157,6 +159,8 @@ def command(points: int, interval: float, repeat: int, child: str | None, lake: 
                       f"{med['bytes'] / 1e6:.1f}" if med["bytes"] else "")
     console.print(table)
     console.print(f"load after: {os.getloadavg()[0]:.2f} (1-min average; the machine has {os.cpu_count()} cores)")
+    if json_path:
+        Path(json_path).write_text(json.dumps({"runs": runs}, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

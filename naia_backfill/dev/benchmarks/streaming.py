@@ -5,7 +5,7 @@ the phase process, the QuestDB server and the Kafka broker (found by their liste
 the bound is visible. Rates count only the sink's work (source generation excluded) and rows QuestDB
 accepted; "+WAL" also waits until the table's WAL is applied (rows queryable).
 
-    naia-backfill bench streaming [--points 1000] [--interval 60] [--days 3] [--keep]
+    naia-backfill bench streaming [--points 1000] [--interval 60] [--days 3] [--keep] [--json PATH]
 
 Needs NAIA_KAFKA_BOOTSTRAP and NAIA_QUESTDB_HTTP (``source .services/env``). Targets on the 2-core reference
 machine: consumer >= 500k rows/s, direct sink >= 1M rows/s.
@@ -136,6 +136,7 @@ def _watch(cmd: list[str], servers: dict[str, psutil.Process | None], env: dict[
 @click.option("--keep", is_flag=True, help="Keep the benchmark topic and tables.")
 @click.option("--bootstrap", envvar="NAIA_KAFKA_BOOTSTRAP", required=True, help="Kafka (also $NAIA_KAFKA_BOOTSTRAP).")
 @click.option("--questdb", envvar="NAIA_QUESTDB_HTTP", required=True, help="QuestDB HTTP (also $NAIA_QUESTDB_HTTP).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write every phase's figures here.")
 @click.option("--child", type=click.Choice(["produce", "direct"]), hidden=True)
 @click.option("--topic", hidden=True)
 @click.option("--table", hidden=True)
@@ -165,7 +166,7 @@ def report(args: SimpleNamespace) -> int:
             str(args.interval), "--days", str(args.days), "--partitions", str(args.partitions),
             "--bootstrap", args.bootstrap, "--questdb", args.questdb, "--topic", topic]
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-    failed = False
+    failed, figures = False, {}
     try:
         for phase in phases:
             if phase == "consume":
@@ -195,6 +196,7 @@ def report(args: SimpleNamespace) -> int:
             rate = r["rows"] / r["seconds"] if r["seconds"] else 0.0
             wal = r["rows"] / (r["seconds"] + r["wal_wait"]) if "wal_wait" in r else None
             target = TARGETS.get(phase)
+            figures[phase] = {**r, "rate": rate, "wal_rate": wal, **usage}
             table.add_row(
                 phase, f"{r['rows']:,}", f"{r['seconds']:.2f}", f"{rate:,.0f}", f"{wal:,.0f}" if wal else "-",
                 (f"{target:,} " + ("[green]met[/]" if rate >= target else "[red]missed[/]")) if target else "-",
@@ -207,6 +209,9 @@ def report(args: SimpleNamespace) -> int:
                 _cleanup(args, topic, [kafka_table, direct_table])
             except (SinkError, KafkaException) as e:  # report the figures even when cleaning up fails
                 console.print(f"[yellow]could not remove benchmark topic/tables: {e}[/]")
+        if args.json_path:
+            with open(args.json_path, "w", encoding="utf-8") as f:
+                json.dump({"command": command, "phases": figures}, f, indent=1)
     console.print("client CPU: the phase process (producer, consumer or direct sink); rates exclude source "
                   "generation; consume counts from its first message to its last accepted write.")
     return 1 if failed else 0
