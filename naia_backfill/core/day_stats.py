@@ -80,62 +80,76 @@ class DayStats:
 
     def add(self, batch: pa.RecordBatch) -> None:
         """Take one canonical batch (each point's events in time order, as every source yields them)."""
-        n = batch.num_rows
-        if n == 0:
+        if batch.num_rows == 0:
             return
-        codes = pc.dictionary_encode(batch.column("point"))
-        gid = self._global_ids(codes.dictionary.to_pylist())[codes.indices.to_numpy(zero_copy_only=False)]
         ts = batch.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
-        order = np.argsort(gid, kind="stable")
-        self._timing(gid[order], ts[order])
+        runs = pc.run_end_encode(batch.column("point"))
+        names = runs.values.to_pylist()
+        order = None
+        if len(set(names)) == len(names):  # each point's events in one run, as most sources yield them
+            seg = self._global_ids(names)
+            starts = np.r_[0, runs.run_ends.to_numpy(zero_copy_only=False)[:-1]].astype(np.int64)
+        else:  # interleaved points (ACE IoT pages): group them, keeping each point's order
+            codes = pc.dictionary_encode(batch.column("point"))
+            gid = self._global_ids(codes.dictionary.to_pylist())[codes.indices.to_numpy(zero_copy_only=False)]
+            order = np.argsort(gid, kind="stable")
+            g, ts = gid[order], ts[order]
+            starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+            seg = g[starts]
+        self._timing(seg, starts, ts)
         if self.rules:
-            self._ranges(batch, gid)
+            self._ranges(batch, seg, starts, order)
 
-    def _timing(self, g: np.ndarray, t: np.ndarray) -> None:
-        n = len(g)
-        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-        seg = g[starts]
+    def _timing(self, seg: np.ndarray, starts: np.ndarray, t: np.ndarray) -> None:
+        """``t`` holds runs of one point each (``seg[i]`` from ``starts[i]`` on), each point in one run."""
+        n = len(t)
+        ends = np.r_[starts[1:], n]
         step = np.empty(n, np.int64)
-        step[0] = 0
-        step[1:] = t[1:] - t[:-1]
-        prev = np.empty(n, np.int64)
-        prev[1:] = t[:-1]
+        np.subtract(t[1:], t[:-1], out=step[1:])
         step[starts] = t[starts] - self.last[seg]  # from the point's last event (or the day's start)
-        prev[starts] = self.last[seg]
-        self.back[seg] += np.add.reduceat((step < 0).astype(np.int64), starts)
+        self.back[seg] += np.add.reduceat(step < 0, starts, dtype=np.int64)
         if self.limit is not None:
-            self.gaps[seg] += np.add.reduceat((step > self.limit).astype(np.int64), starts)
+            self.gaps[seg] += np.add.reduceat(step > self.limit, starts, dtype=np.int64)
         top = np.maximum.reduceat(step, starts)
-        first_top = np.minimum.reduceat(np.where(step == np.repeat(top, np.diff(np.r_[starts, n])), np.arange(n), n), starts)
-        better = top > self.gap[seg]
-        self.gap[seg[better]] = top[better]
-        self.gap_from[seg[better]] = prev[first_top[better]]
-        self.count[seg] += np.diff(np.r_[starts, n])
-        self.last[seg] = t[np.r_[starts[1:], n] - 1]
+        for i in np.flatnonzero(top > self.gap[seg]):  # a new largest gap: where it starts (few per day)
+            at = starts[i] + int(np.argmax(step[starts[i]:ends[i]]))
+            self.gap[seg[i]] = top[i]
+            self.gap_from[seg[i]] = self.last[seg[i]] if at == starts[i] else t[at - 1]
+        self.count[seg] += ends - starts
         self.latest[seg] = np.maximum(self.latest[seg], np.maximum.reduceat(t, starts))
+        self.last[seg] = t[ends - 1]
 
-    def _ranges(self, batch: pa.RecordBatch, gid: np.ndarray) -> None:
+    def _ranges(self, batch: pa.RecordBatch, seg: np.ndarray, starts: np.ndarray, order: np.ndarray | None) -> None:
         value = batch.column("value")
-        valid = value.is_valid().to_numpy(zero_copy_only=False)
-        v = value.fill_null(0.0).to_numpy(zero_copy_only=False)
+        nulls = value.null_count > 0
+        valid = value.is_valid().to_numpy(zero_copy_only=False) if nulls else None
+        v = (value.fill_null(0.0) if nulls else value).to_numpy(zero_copy_only=False)
         good = batch.column("good").to_numpy(zero_copy_only=False)
-        size = len(self.names)
+        if order is not None:
+            v, good = v[order], good[order]
+            valid = valid[order] if nulls else None
+        lengths = np.diff(np.r_[starts, len(v)])
         for r, rule in enumerate(self.rules):
-            mask = valid & self.match[r, gid]
-            if not mask.any():
+            hit = self.match[r, seg]
+            if not hit.any():
                 continue
-            g, x = gid[mask], v[mask]
-            out = np.zeros(len(x), bool)
+            mask = None if hit.all() else np.repeat(hit, lengths)  # None: every row counts
+            if valid is not None:
+                mask = valid if mask is None else mask & valid
+            out = np.zeros(len(v), bool)
             if rule.min is not None:
-                out |= x < rule.min
+                out |= v < rule.min
             if rule.max is not None:
-                out |= x > rule.max
+                out |= v > rule.max
+            if mask is not None:
+                out &= mask
             figures = self.ranges[r]
-            figures[0, :size] += np.bincount(g, minlength=size)
-            figures[1, :size] += np.bincount(g[out], minlength=size)
-            figures[2, :size] += np.bincount(g[out & ~good[mask]], minlength=size)
-            np.minimum.at(figures[3], g, x)
-            np.maximum.at(figures[4], g, x)
+            figures[0, seg] += lengths if mask is None else np.add.reduceat(mask, starts, dtype=np.int64)
+            figures[1, seg] += np.add.reduceat(out, starts, dtype=np.int64)
+            figures[2, seg] += np.add.reduceat(out & ~good, starts, dtype=np.int64)
+            low, high = (v, v) if mask is None else (np.where(mask, v, np.inf), np.where(mask, v, -np.inf))
+            figures[3, seg] = np.minimum(figures[3, seg], np.minimum.reduceat(low, starts))
+            figures[4, seg] = np.maximum(figures[4, seg], np.maximum.reduceat(high, starts))
 
     def report(self, point_set: str, objects: list[str], expected: Sequence[str] | None) -> co.DayReport:
         """The day's check results, as :func:`naia_backfill.core.validation.validate_day` would give them."""

@@ -118,7 +118,7 @@ def test_cli_run_into_s3_twice_writes_the_same_rows(workdir, service_env, monkey
     assert mats[0].asset_materialization.metadata["parquet_uri"].value.startswith(url)
 
 
-def test_cli_run_with_bad_s3_credentials_fails_the_days(workdir, service_env, monkeypatch):
+def test_cli_run_with_bad_s3_credentials_is_refused_before_any_run(workdir, service_env, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", service_env.s3_endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", service_env.s3_access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "definitely-wrong")
@@ -126,8 +126,8 @@ def test_cli_run_with_bad_s3_credentials_fails_the_days(workdir, service_env, mo
     path = write_point_set(workdir, "plant", sinks=["parquet"])
     res = CliRunner().invoke(cli, ["run", str(path), "--start", "2024-01-01", "--end", "2024-01-01",
                                    "--lake", f"s3://{service_env.s3_bucket}/bad"], catch_exceptions=False)
-    assert res.exit_code == 1
-    assert "1 day(s) failed: 2024-01-01" in res.output and "S3 refused the credentials" in res.output
-    assert "definitely-wrong" not in res.output
-    assert not dg.DagsterInstance.get().get_materialized_partitions(dg.AssetKey("plant"))
+    assert res.exit_code == 2, res.output  # the lake is checked before a run starts: bad input, nothing recorded
+    assert "S3 refused the credentials" in res.output and "definitely-wrong" not in res.output
+    instance = dg.DagsterInstance.get()
+    assert not instance.get_runs() and not instance.get_materialized_partitions(dg.AssetKey("plant"))
     assert load_point_set(path).name == "plant"
