@@ -8,9 +8,12 @@ and the object becomes visible only when the lake commits it.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import contextlib
 import posixpath
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from naia_backfill.errors import SinkError
@@ -19,6 +22,32 @@ from naia_backfill.sinks.base import DayTarget, DayWriter, Sink, SinkResult
 from naia_backfill.sinks.lake import Lake
 from naia_backfill.sinks.layout import Layout
 from naia_backfill.sinks.parquet_columns import ColumnMapping
+
+#: A column of a table's own rows gets a dictionary when at most this share of the values in the day's first
+#: DICTIONARY_SAMPLE_ROWS rows are distinct: building one for near-unique columns (ids, e-mails, JSON) costs
+#: more than compressing the whole column, and Parquet then drops it anyway.
+DICTIONARY_MAX_DISTINCT = 0.1
+DICTIONARY_SAMPLE_ROWS = 16_384
+
+
+def dictionary_columns(table: pa.Table) -> list[str]:
+    """The Parquet column paths of ``table`` worth dictionary encoding: flat columns and lists of them (their
+    elements) with few distinct values among its first rows."""
+    out = []
+    sample = table.slice(0, DICTIONARY_SAMPLE_ROWS)
+    for field, column in zip(sample.schema, sample.columns, strict=True):
+        path, values = field.name, column
+        if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
+            path, values = f"{field.name}.list.element", pc.list_flatten(column)
+        if pa.types.is_nested(values.type) or pa.types.is_boolean(values.type):
+            continue
+        try:
+            distinct = pc.count_distinct(values, mode="only_valid").as_py()
+        except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            continue
+        if distinct <= DICTIONARY_MAX_DISTINCT * max(1, len(values) - values.null_count):
+            out.append(path)
+    return out
 
 
 class ParquetDaySink(Sink):
@@ -33,7 +62,9 @@ class ParquetDaySink(Sink):
 
 
 class ParquetDayWriter(DayWriter):
-    """Buffers at most one row group; everything before it is already in the upload."""
+    """Holds at most two row groups: the one filling, and the one before it while a thread of the writer encodes
+    it (pyarrow lets go of the GIL), so that encoding overlaps waiting for the source; everything before them is
+    already in the upload."""
 
     def __init__(self, lake: Lake, target: DayTarget, settings: ParquetSink) -> None:
         self.lake, self.target, self.settings = lake, target, settings
@@ -41,20 +72,25 @@ class ParquetDayWriter(DayWriter):
         self.mapping = ColumnMapping(settings, target.point_set)
         self.key = self.layout.key(target.day, target.group)
         self._upload = lake.open_upload(self.key)
-        compression = None if settings.compression == "none" else settings.compression
-        # A table's own rows (target.schema) are written as they are; samples through the column mapping.
+        # A table's own rows (target.schema) are written as they are; samples through the column mapping. Which
+        # of a table's columns get a dictionary is decided from its first row group, so its writer opens then.
         self.schema = target.schema if target.schema is not None else self.mapping.schema
-        self._writer = pq.ParquetWriter(
-            self._upload,
-            self.schema.with_metadata({**(self.schema.metadata or {}), **target.metadata}),
-            compression=compression,
-            compression_level=settings.compression_level,
-            use_dictionary=self.mapping.dictionary if target.schema is None else True,
-            write_statistics=True,
-        )
+        self._writer = self._open(self.mapping.dictionary) if target.schema is None else None
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
         self.rows = 0
+        self._encoder: cf.ThreadPoolExecutor | None = None
+        self._encoding: cf.Future | None = None
+
+    def _open(self, dictionary: list[str]) -> pq.ParquetWriter:
+        return pq.ParquetWriter(
+            self._upload,
+            self.schema.with_metadata({**(self.schema.metadata or {}), **self.target.metadata}),
+            compression=None if self.settings.compression == "none" else self.settings.compression,
+            compression_level=self.settings.compression_level,
+            use_dictionary=dictionary,
+            write_statistics=True,
+        )
 
     def write(self, batch: pa.RecordBatch) -> None:
         batch = self.mapping.apply(batch) if self.target.schema is None else batch
@@ -70,16 +106,40 @@ class ParquetDayWriter(DayWriter):
         size = self.settings.row_group_rows
         table = pa.Table.from_batches(self._pending, schema=self.schema)
         full = (table.num_rows // size) * size if not final else table.num_rows
-        for offset in range(0, full, size):
-            self._writer.write_table(table.slice(offset, min(size, full - offset)), row_group_size=size)
+        if self._writer is None:
+            self._writer = self._open(dictionary_columns(table))
+        self._wait()
+        if full and not final:
+            if self._encoder is None:
+                self._encoder = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="naia-parquet")
+            self._encoding = self._encoder.submit(self._encode, table, full, size)
+        elif full:
+            self._encode(table, full, size)
         rest = table.slice(full)
         self._pending = rest.combine_chunks().to_batches() if rest.num_rows else []
         self._pending_rows = rest.num_rows
 
+    def _encode(self, table: pa.Table, rows: int, size: int) -> None:
+        for offset in range(0, rows, size):
+            self._writer.write_table(table.slice(offset, min(size, rows - offset)), row_group_size=size)
+
+    def _wait(self) -> None:
+        """Until the row group handed to the encoding thread is written; raises what writing it raised."""
+        encoding, self._encoding = self._encoding, None
+        if encoding is not None:
+            encoding.result()
+
+    def _stop_encoder(self) -> None:
+        if self._encoder is not None:
+            self._encoder.shutdown(wait=True)
+            self._encoder = None
+
     def commit(self) -> SinkResult:
         try:
-            if self._pending_rows:
+            if self._pending_rows or self._writer is None:
                 self._flush(final=True)
+            self._wait()
+            self._stop_encoder()
             self._writer.close()
             stored = self._upload.commit()
         except SinkError:
@@ -96,8 +156,10 @@ class ParquetDayWriter(DayWriter):
         return SinkResult(sink="parquet", rows=self.rows, bytes=stored.size, uri=stored.uri)
 
     def abort(self) -> None:
-        try:
-            self._writer.close()
-        except Exception:
-            pass
+        with contextlib.suppress(Exception):  # the day is dropped: what writing it raised no longer matters
+            self._wait()
+        self._stop_encoder()
+        with contextlib.suppress(Exception):
+            if self._writer is not None:
+                self._writer.close()
         self._upload.abort()

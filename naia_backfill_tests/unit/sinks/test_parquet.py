@@ -124,3 +124,48 @@ def test_lake_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert lake_from_url(f"file://{tmp_path}/x").url == str(tmp_path / "x")
     with pytest.raises(ValueError, match="unsupported lake URL"):
         lake_from_url("gs://bucket/x")
+
+
+def test_a_tables_own_rows_get_dictionaries_only_where_values_repeat(tmp_path: Path):
+    from naia_backfill.sinks.parquet import dictionary_columns
+
+    n = 5_000
+    schema = pa.schema([("id", pa.int64()), ("email", pa.string()), ("status", pa.string()), ("active", pa.bool_()),
+                        ("tags", pa.list_(pa.string())), ("ids", pa.list_(pa.int64()))])
+    status = [None, "a", "b"] * (n // 3) + ["a"] * (n % 3)
+    table = pa.table({"id": range(n), "email": [f"u{i}@x" for i in range(n)], "status": status, "active": [True] * n,
+                      "tags": [["t1", "t2"]] * n, "ids": [[i] for i in range(n)]}, schema=schema)
+    assert dictionary_columns(table) == ["status", "tags.list.element"]
+    lake = LocalLake(tmp_path / "lake")
+    writer = ParquetDaySink(lake).open_day(DayTarget("users", DAY, schema=schema))
+    for batch in table.to_batches(max_chunksize=1_000):
+        writer.write(batch)
+    writer.commit()
+    path = tmp_path / f"lake/{layout.Layout('users').key(DAY)}"
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    encoded = {meta.column(i).path_in_schema: "RLE_DICTIONARY" in meta.column(i).encodings for i in range(meta.num_columns)}
+    assert encoded == {"id": False, "email": False, "status": True, "active": False, "tags.list.element": True,
+                       "ids.list.element": False}
+    assert pq.read_table(path).equals(table)
+    empty = ParquetDaySink(lake).open_day(DayTarget("users", DAY + dt.timedelta(days=1), schema=schema))
+    empty.commit()  # a day without rows still gets its object, with the table's columns
+    assert pq.read_schema(tmp_path / f"lake/{layout.Layout('users').key(DAY + dt.timedelta(days=1))}").names == schema.names
+
+
+def test_a_row_group_that_fails_in_the_encoding_thread_fails_the_day_and_leaves_nothing(tmp_path: Path):
+    lake = LocalLake(tmp_path / "lake")
+    writer = ParquetDaySink(lake, ParquetSink(kind="parquet", row_group_rows=1_000)).open_day(DayTarget("plant", DAY))
+    upload = writer._upload
+    written: list[int] = []
+
+    def refuse(data) -> int:  # the disk fills up while the first row group is written
+        written.append(len(data))
+        raise OSError("No space left on device")
+
+    upload.write = refuse
+    with pytest.raises((OSError, SinkError), match="No space left"):  # raised by a later write, or by commit
+        for batch in batches(points=5):  # 5 x 1440 samples: the first full row group goes to the thread
+            writer.write(batch)
+        writer.commit()
+    writer.abort()
+    assert written and not list((tmp_path / "lake").rglob("*.parquet")) and not list((tmp_path / "lake").rglob("*.tmp*"))
