@@ -141,10 +141,10 @@ def draw_coverage(reports: Sequence[DayReport], expected: Sequence[str] | None, 
     return path
 
 
-def print_day(report: DayReport) -> None:
+def print_day(report: DayReport, rows: bool = False) -> None:
     status = report.status
-    line = (f"{report.day}  [{STYLE[status]}]{status.upper():4s}[/]  {report.samples:>12,} samples  "
-            f"{report.points:>6,} points  {len(report.objects)} object(s)")
+    counts = f"{report.samples:>12,} rows" if rows else f"{report.samples:>12,} samples  {report.points:>6,} points"
+    line = f"{report.day}  [{STYLE[status]}]{status.upper():4s}[/]  {counts}  {len(report.objects)} object(s)"
     out.print(line, highlight=False)
     for c in report.checks.values():
         if not c.passed:
@@ -184,8 +184,9 @@ def print_summary(ps: PointSet, reports: Sequence[DayReport]) -> None:
 def validate_cmd(obj: Ctx, point_set: str, start: str | None, end: str | None, lake: str | None, png: str | None,
                  record: bool) -> None:
     """Check the days of a point set in the lake: samples present, no duplicates, gaps, value ranges."""
-    from naia_backfill.sinks.lake import lake_from_url
+    from naia_backfill.core.check_outcomes import rows_shaped
     from naia_backfill.core.validation import iter_range
+    from naia_backfill.sinks.lake import lake_from_url
 
     _, ps = obj.one(point_set)
     first, last = day_range(ps, start, end)
@@ -208,7 +209,7 @@ def validate_cmd(obj: Ctx, point_set: str, start: str | None, end: str | None, l
     reports = []
     try:
         for report in iter_range(the_lake, ps, days_between(first, last), expected):
-            print_day(report)
+            print_day(report, rows=rows_shaped(ps))
             reports.append(report)
     except NaiaError as e:  # the lake stopped answering (listing refused, endpoint gone)
         raise Failed(f"reading the lake {the_lake.url} failed: {e}") from None

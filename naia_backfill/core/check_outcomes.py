@@ -69,6 +69,17 @@ def gap_threshold_seconds(point_set: PointSet) -> float | None:
     return None
 
 
+def rows_shaped(point_set: PointSet) -> bool:
+    """Whether the point set copies a table's own rows (``shape: rows``): no point or ts columns to check, only
+    the day's rows and, with ``key_columns``, that no key is there twice."""
+    return getattr(point_set.source, "shape", None) == "rows"
+
+
+def key_columns(point_set: PointSet) -> list[str]:
+    """The columns identifying a row of a ``shape: rows`` point set (empty when not set)."""
+    return list(getattr(point_set.source, "key_columns", None) or [])
+
+
 def describe_range(rule: ValueRange) -> str:
     lo = "-inf" if rule.min is None else f"{rule.min:g}"
     hi = "inf" if rule.max is None else f"{rule.max:g}"
@@ -102,6 +113,28 @@ def samples_present(
     return CheckOutcome(name, True, ERROR, f"{samples:,} samples of {len(seen):,} points", details)
 
 
+
+
+def rows_present(objects: list[str], rows: int) -> CheckOutcome:
+    """``samples_present`` of a ``shape: rows`` day: its object is there (an empty one only warns)."""
+    name = "samples_present"
+    if not objects:
+        return CheckOutcome(name, False, ERROR, "no object in the lake for this day", {"objects": 0})
+    details = {"objects": len(objects), "rows": rows}
+    if rows == 0:
+        return CheckOutcome(name, False, WARN, "the day's object holds no rows (the source had no data)", details)
+    return CheckOutcome(name, True, ERROR, f"{rows:,} rows", details)
+
+
+def key_duplicates_outcome(keys: Sequence[str], duplicate_rows: int, duplicated_keys: int) -> CheckOutcome:
+    """``no_duplicates`` of a ``shape: rows`` day: ``duplicate_rows`` rows repeat one of ``duplicated_keys``
+    values of ``keys`` (the key values themselves are table data: not reported)."""
+    shown = ", ".join(keys)
+    details = {"key_columns": list(keys), "duplicate_rows": duplicate_rows, "duplicated_keys": duplicated_keys}
+    if not duplicate_rows:
+        return CheckOutcome("no_duplicates", True, ERROR, f"no ({shown}) twice", details)
+    return CheckOutcome("no_duplicates", False, ERROR,
+                        f"{duplicate_rows:,} row(s) repeat {duplicated_keys:,} value(s) of ({shown})", details)
 
 
 def duplicates_outcome(

@@ -12,6 +12,9 @@ A day is every Parquet object in its folder (``all.parquet`` and any ``points-*.
   else 3x the synthetic source's interval; other sources without a setting are not checked.
 - ``value_ranges`` (WARN): values of the points matching each ``checks.ranges`` rule inside its bounds.
 
+A ``shape: rows`` day (a table's own columns) has ``samples_present`` (its object and row count) and, with the
+source's ``key_columns``, ``no_duplicates`` (no key value on two rows); gaps and value ranges do not apply.
+
 DuckDB reads ``ts`` as TIMESTAMPTZ, i.e. in microseconds: events less than 1 us apart share a (point, ts),
 which the ordinal keeps apart, so duplicates are still found exactly.
 """
@@ -39,7 +42,11 @@ from naia_backfill.core.check_outcomes import (
     duplicates_outcome,
     gap_threshold_seconds,
     gaps_outcome,
+    key_columns,
+    key_duplicates_outcome,
     ranges_outcome,
+    rows_present,
+    rows_shaped,
     samples_present,
 )
 from naia_backfill.core.day_objects import connect, readable
@@ -124,10 +131,52 @@ def _value_ranges(con: duckdb.DuckDBPyConnection, paths: dict[str, str], rules: 
     return ranges_outcome(_rows(con, sql, [*params, list(paths)]), rules)
 
 
+def _key_duplicates(con: duckdb.DuckDBPyConnection, paths: list[str], keys: Sequence[str]) -> CheckOutcome:
+    """Rows of a ``shape: rows`` day sharing their ``keys`` values (column names checked against the table's
+    catalog when the source started, quoted here)."""
+    columns = ", ".join('"' + k.replace('"', '""') + '"' for k in keys)
+    sql = (f"SELECT coalesce(sum(n - 1), 0)::BIGINT, count(*) FROM (SELECT count(*) AS n FROM "
+           f"read_parquet(?, hive_partitioning = false) GROUP BY {columns} HAVING count(*) > 1)")
+    duplicate_rows, duplicated_keys = con.execute(sql, [paths]).fetchone()
+    return key_duplicates_outcome(keys, duplicate_rows, duplicated_keys)
+
+
+def _check_rows_day(
+    con: duckdb.DuckDBPyConnection, lake: Lake, point_set: PointSet, day: dt.date, keys: list[str]
+) -> DayReport:
+    """A ``shape: rows`` day (a table's own columns): its object and rows, and no key twice with key_columns;
+    gaps and value ranges need points and times, which such a table does not have."""
+    objects = [lake.uri(k) for k in keys]
+    key = key_columns(point_set)
+    rows, duplicates = 0, None
+    if keys:
+        try:
+            with readable(lake, keys) as paths:
+                rows = con.execute("SELECT count(*) FROM read_parquet(?, hive_partitioning = false)",
+                                   [list(paths)]).fetchone()[0]
+                duplicates = _key_duplicates(con, list(paths), key) if key else None
+            present = rows_present(objects, rows)
+        except (duckdb.Error, OSError) as e:
+            present = CheckOutcome("samples_present", False, ERROR, f"the day's objects cannot be read: {e}",
+                                   {"objects": len(keys)})
+    else:
+        present = rows_present(objects, 0)
+    why = "not checked: no data" if not keys else "not checked: set source.key_columns"
+    if duplicates is None:
+        duplicates = CheckOutcome("no_duplicates", True, ERROR, why, skipped=True)
+    shape = "not checked: a table's own rows (shape: rows) have no points and times"
+    rest = [CheckOutcome(n, True, SEVERITY[n], shape, skipped=True) for n in ("gaps", "value_ranges")]
+    counts = pa.table({"point": pa.array([point_set.source.table] if rows else [], pa.string()),
+                       "samples": pa.array([rows] if rows else [], pa.int64())})
+    return DayReport(point_set.name, day, objects, rows, counts, {c.name: c for c in [present, duplicates, *rest]})
+
+
 def _check_day(
     con: duckdb.DuckDBPyConnection, lake: Lake, point_set: PointSet, day: dt.date, keys: list[str],
     expected: Sequence[str] | None,
 ) -> DayReport:
+    if rows_shaped(point_set):
+        return _check_rows_day(con, lake, point_set, day, keys)
     objects = [lake.uri(k) for k in keys]
     empty = pa.table({"point": pa.array([], pa.string()), "samples": pa.array([], pa.int64())})
 

@@ -22,7 +22,14 @@ import duckdb
 from naia_backfill.lib.dagster_internals import check_target
 from naia_backfill.lib.partitions import daily_partitions
 from naia_backfill.settings import PointSet
-from naia_backfill.core.check_outcomes import ERROR, SEVERITY, DayReport, gap_threshold_seconds
+from naia_backfill.core.check_outcomes import (
+    ERROR,
+    SEVERITY,
+    DayReport,
+    gap_threshold_seconds,
+    key_columns,
+    rows_shaped,
+)
 from naia_backfill.core.day_stats import DayStats
 from naia_backfill.core.validation import connect, validate_day
 
@@ -36,15 +43,23 @@ DESCRIPTIONS = {
     "gaps": "No gap between a point's events longer than checks.max_gap_seconds (default 3x the sample interval).",
     "value_ranges": "Values of the points named by each checks.ranges rule are inside its bounds.",
 }
+#: The same checks of a table's own rows (``shape: rows``).
+ROWS_DESCRIPTIONS = {
+    "samples_present": "The day has a Parquet object (an empty one, meaning the table had no rows that day, only "
+    "warns).",
+    "no_duplicates": "No value of the source's key_columns on two rows of the day.",
+}
 
 
 def configured_checks(point_set: PointSet) -> list[str]:
     """The checks that apply to the point set: none without a Parquet lake; ``gaps`` only with a threshold
     (set or derived from the source), ``value_ranges`` only with rules. A check that does not apply is not
     declared, so the UI never shows it as a pass. A source copying a table's own rows (``shape: rows``) has
-    no point or ts columns for these checks to read."""
-    if point_set.sink("parquet") is None or getattr(point_set.source, "shape", None) == "rows":
+    no point or ts columns: its days are checked for rows, and with ``key_columns`` for keys found twice."""
+    if point_set.sink("parquet") is None:
         return []
+    if rows_shaped(point_set):
+        return ["samples_present"] + (["no_duplicates"] if key_columns(point_set) else [])
     names = ["samples_present", "no_duplicates"]
     if gap_threshold_seconds(point_set):
         names.append("gaps")
@@ -55,7 +70,7 @@ def configured_checks(point_set: PointSet) -> list[str]:
 
 def check_specs(point_set: PointSet) -> list[dg.AssetCheckSpec]:
     """The point set's checks, one result per day partition."""
-    partitions = daily_partitions(point_set)
+    partitions, rows = daily_partitions(point_set), rows_shaped(point_set)
     specs = []
     for name in configured_checks(point_set):
         meta: dict[str, Any] = {"severity": SEVERITY[name]}
@@ -67,7 +82,8 @@ def check_specs(point_set: PointSet) -> list[dg.AssetCheckSpec]:
             # Partitioned checks are a preview feature of Dagster 1.13; they are what ties a result to its day.
             warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def on an AssetCheckSpec")
             specs.append(dg.AssetCheckSpec(
-                name, asset=point_set.name, description=DESCRIPTIONS[name], partitions_def=partitions, metadata=meta,
+                name, asset=point_set.name, description=(ROWS_DESCRIPTIONS if rows else DESCRIPTIONS)[name],
+                partitions_def=partitions, metadata=meta,
             ))
     return specs
 
@@ -133,8 +149,11 @@ class DayChecks:
             self._con = None
 
     def stats(self, day: dt.date) -> DayStats | None:
-        """The figures to gather while ``day`` streams through the copy, when its checks will be recorded."""
-        return DayStats(self.point_set, day) if self.selected else None
+        """The figures to gather while ``day`` streams through the copy, when its checks will be recorded (a
+        ``shape: rows`` day is read back: its key check would need every key in memory)."""
+        if not self.selected or rows_shaped(self.point_set):  # a table's own rows are checked by reading them back
+            return None
+        return DayStats(self.point_set, day)
 
     def record(
         self, day: dt.date, expected_points: Sequence[str] | None, streamed: DayStats | None = None,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 #: Sinks that store the canonical time-series columns only (sources that copy a table's own rows can't feed them).
-SAMPLE_ONLY = ("kafka", "questdb")
+SAMPLE_ONLY = ("kafka", "questdb", "mongodb")
 
 
 def sink_combination_problems(sinks: Sequence[Any], source: Any) -> list[str]:
@@ -31,4 +31,9 @@ def sink_combination_problems(sinks: Sequence[Any], source: Any) -> list[str]:
                 f"shape: rows copies the table's own columns, which only the parquet and duckdb sinks store: "
                 f"remove {', '.join(refused)} (or use shape: samples)"
             )
+        mapped = [s for s in sinks if s.kind == "parquet" and (s.columns is not None or s.constant_columns
+                                                                or s.timestamp_unit != "ns" or s.timestamp_as != "timestamp")]
+        if mapped:
+            problems.append("shape: rows writes the table's own columns: remove the parquet sink's columns, "
+                            "constant_columns, timestamp_unit and timestamp_as (they map sample columns)")
     return problems

@@ -117,6 +117,7 @@ class PointSet(Model):
         if isinstance(auth, BearerAuth):
             return {"token": auth.token_env}
         token_env = getattr(self.source, "token_env", None)  # a token sent another way (WAQI: ?token=)
+        token_env = token_env or getattr(self.source, "dsn_env", None)  # PostgreSQL: the DSN is the one secret
         return {"token": token_env} if token_env else {}
 
     def sink(self, kind: str) -> Any:

@@ -8,12 +8,14 @@ imports no client library.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
-from typing import Annotated, Literal, Union
+import zoneinfo
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, model_validator
 
-from naia_backfill.settings.models import ENV_RE, Auth, HttpSourceBase, NoAuth, RateLimit, SourceBase
+from naia_backfill.settings.models import ENV_RE, Auth, HttpSourceBase, Model, NoAuth, RateLimit, SourceBase
 
 
 class SyntheticSource(SourceBase):
@@ -131,6 +133,104 @@ class WaqiSource(HttpSourceBase):
         return self
 
 
+#: A table name as PostgreSQL reads it: ``name`` or ``schema.name``, each part plain or a "quoted identifier".
+PG_TABLE_RE = r'^(?:(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"\x00]|"")+")\.)?(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"\x00]|"")+")$'
+#: A column as the catalog spells it (exact, case-sensitive); PostgreSQL keeps 63 bytes of a name.
+PgColumnName = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[^\x00]+$")]
+PG_OPS = ("=", "!=", ">", "<", ">=", "<=", "LIKE", "ILIKE", "IS NULL", "IS NOT NULL")
+
+
+class PgFilter(Model):
+    """One condition a row must meet, ``column op value``. The value is always sent as a bound parameter,
+    never written into SQL; ``IS NULL`` and ``IS NOT NULL`` take none."""
+
+    column: PgColumnName
+    op: Literal["=", "!=", ">", "<", ">=", "<=", "LIKE", "ILIKE", "IS NULL", "IS NOT NULL"]
+    value: StrictBool | StrictInt | StrictFloat | dt.datetime | dt.date | str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _op_upper(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("op"), str):
+            return {**data, "op": " ".join(data["op"].split()).upper()}
+        return data
+
+    @model_validator(mode="after")
+    def _value_matches_op(self) -> PgFilter:
+        if self.op in ("IS NULL", "IS NOT NULL"):
+            if self.value is not None:
+                raise ValueError(f"{self.op} takes no value")
+        elif self.value is None:
+            raise ValueError(f"{self.op} needs a value")
+        elif "\x00" in self.text:
+            raise ValueError("a filter value cannot contain a NUL character")
+        return self
+
+    @property
+    def text(self) -> str:
+        """The value as PostgreSQL reads it as text (booleans ``true``/``false``, dates in ISO form)."""
+        if isinstance(self.value, bool):
+            return "true" if self.value else "false"
+        if isinstance(self.value, dt.date):
+            return self.value.isoformat()
+        return str(self.value)
+
+
+class PostgresSource(SourceBase):
+    """A PostgreSQL table (seed 003), read one UTC day of ``timestamp_column`` at a time. ``shape: samples``
+    maps rows to the sample schema (a point column and a value column, or one point per column of a wide
+    table); ``shape: rows`` copies the rows as they are, with their own columns and types."""
+
+    kind: Literal["postgres"]
+    dsn_env: str = Field(pattern=ENV_RE, description="Environment variable holding the libpq DSN (may carry a password).")
+    table: str = Field(pattern=PG_TABLE_RE, description='Table or view: name or schema.name; "Quoted" parts kept as is.')
+    timestamp_column: PgColumnName = Field(description="timestamptz (or timestamp with timezone) deciding a row's day.")
+    timezone: str | None = Field(default=None, description="Zone of a timestamp-without-time-zone column, e.g. UTC.")
+    shape: Literal["samples", "rows"] = Field(description="samples: the sample schema; rows: the table as it is.")
+    point_column: PgColumnName | None = Field(default=None, description="samples: the column naming the point.")
+    value_column: PgColumnName | None = Field(default=None, description="samples: the numeric value column.")
+    value_columns: list[PgColumnName] | None = Field(
+        default=None, min_length=1, description="samples, wide table: each of these numeric columns is a point.")
+    text_column: PgColumnName | None = Field(default=None, description="samples: a text value column.")
+    quality_column: PgColumnName | None = Field(default=None, description="samples: a quality column (good or not).")
+    good_quality: list[StrictBool | StrictInt | str] | None = Field(
+        default=None, min_length=1, description="Values of quality_column meaning good (default: true).")
+    key_columns: list[PgColumnName] | None = Field(
+        default=None, min_length=1, description="rows: the columns identifying a row (the no_duplicates check).")
+    filters: list[PgFilter] = Field(default_factory=list, max_length=5, description="At most 5 conditions, ANDed.")
+    batch_rows: int = Field(default=10_000, ge=1, le=1_000_000, description="Rows per batch handed to the sinks.")
+
+    @model_validator(mode="after")
+    def _shape_columns(self) -> PostgresSource:
+        samples_only = ("point_column", "value_column", "value_columns", "text_column", "quality_column", "good_quality")
+        if self.shape == "rows":
+            given = [k for k in samples_only if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"shape: rows copies whole rows; remove {', '.join(given)} (or use shape: samples)")
+        else:
+            if self.key_columns is not None:
+                raise ValueError("key_columns is for shape: rows (samples are keyed by point and ts)")
+            narrow, wide = self.point_column is not None or self.value_column is not None, self.value_columns is not None
+            if narrow == wide or (narrow and (self.point_column is None or self.value_column is None)):
+                raise ValueError("shape: samples needs point_column and value_column, or value_columns (a wide table)")
+            if wide and self.text_column is not None:
+                raise ValueError("text_column needs point_column (a wide table's points are its value_columns)")
+            if wide and len(set(self.value_columns or [])) != len(self.value_columns or []):
+                raise ValueError("a column is listed twice in value_columns")
+        if self.good_quality is not None and self.quality_column is None:
+            raise ValueError("good_quality needs quality_column")
+        if self.timezone is not None:
+            try:
+                zoneinfo.ZoneInfo(self.timezone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"timezone {self.timezone!r} is not a known time zone (e.g. UTC, Europe/Paris)") from None
+        return self
+
+    def default_pool(self) -> str:
+        """One pool per DSN variable: point sets reading one database queue behind each other."""
+        return f"naia_postgres_{self.dsn_env.lower()}"
+
+
 @dataclasses.dataclass(frozen=True)
 class SourceKind:
     """A source kind: its settings model and the ``module:function`` building its connector from
@@ -150,6 +250,7 @@ SOURCES: dict[str, SourceKind] = {
         list_sites="naia_backfill.connectors.ace_iot_sites:list_sites",
     ),
     "waqi": SourceKind(WaqiSource, "naia_backfill.connectors.waqi:build"),
+    "postgres": SourceKind(PostgresSource, "naia_backfill.connectors.postgres:build"),
 }
 
 #: Any source's settings, told apart by ``kind``.

@@ -19,6 +19,7 @@ BENCHMARKS = {
     "mongodb": "naia_backfill.dev.benchmarks.mongodb",
     "s3-lake": "naia_backfill.dev.benchmarks.s3_lake",
     "pg-readers": "naia_backfill.dev.benchmarks.pg_readers",
+    "pg-source": "naia_backfill.dev.benchmarks.pg_source",
     "concurrency": "naia_backfill.dev.benchmarks.concurrency",
 }
 

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import click
 
+from naia_backfill.dev.pgdemo import pg_demo
 from naia_backfill.dev.services import manager
 from naia_backfill.dev.services.core import ServiceError, log
 
@@ -92,3 +93,6 @@ def env(names: tuple[str, ...]) -> None:
 def reset(names: tuple[str, ...]) -> None:
     """Stop and delete the services' data (downloads and builds are kept)."""
     _run(manager.reset, names)
+
+
+services.add_command(pg_demo)

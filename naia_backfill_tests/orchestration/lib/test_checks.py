@@ -128,3 +128,14 @@ def test_validate_can_run_twice_over_the_same_days(workdir: Path):
     second = CliRunner().invoke(validate_cmd, args, obj=Ctx(()), catch_exceptions=False)
     assert (first.exit_code, second.exit_code) == (0, 0), second.output
     assert "recorded 6 check result(s)" in second.output
+
+
+def test_a_table_copied_as_rows_is_checked_for_rows_and_keys_only(workdir: Path):
+    source = {"kind": "postgres", "dsn_env": "NAIA_PG_DSN", "table": "public.users", "timestamp_column": "created_at",
+              "shape": "rows"}
+    plain = load_point_set(write_point_set(workdir, "users", source=source, points={"name_filter": "*"}))
+    keyed = load_point_set(write_point_set(workdir, "keyed", source={**source, "key_columns": ["id"]}, points={"name_filter": "*"}))
+    assert [s.name for s in check_specs(plain)] == ["samples_present"]
+    specs = {s.name: s for s in check_specs(keyed)}
+    assert sorted(specs) == ["no_duplicates", "samples_present"]
+    assert "key_columns" in specs["no_duplicates"].description and "point" not in specs["no_duplicates"].description
