@@ -14,4 +14,4 @@ set -a
 # shellcheck disable=SC1091
 source .services/env
 set +a
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest --durations=20 "$@"
