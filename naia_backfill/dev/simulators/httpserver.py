@@ -252,14 +252,17 @@ class _Handler(BaseHTTPRequestHandler):
             "method": self.command,
             "path": request.path,
             "query": sim.loggable_query(query),
-            "status": 0,
+            "status": 0,  # 0 until answered
             "time": started,
+            "bytes": None,
+            "duration_s": 0.0,
+            "cpu_s": 0.0,
         }
         if fault is not None:
             entry["fault"] = fault.kind
+        sim.record(entry)  # on arrival (completed below): a slow answer the client gave up on is in the log too
         if fault is not None and fault.kind == "drop":
             entry.update(status=None, bytes=0, duration_s=time.time() - started, cpu_s=time.thread_time() - cpu)
-            sim.record(entry)
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -270,8 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
             resp.body = b"".join(resp.body)
         size_known = isinstance(resp.body, bytes)
         entry.update(status=resp.status, bytes=len(resp.body) if isinstance(resp.body, bytes) else None)
-        entry.update(duration_s=time.time() - started, cpu_s=time.thread_time() - cpu)
-        sim.record(entry)  # before sending: a client that got its answer finds its entry
+        entry.update(duration_s=time.time() - started, cpu_s=time.thread_time() - cpu)  # before sending
         sent = self._send(resp, cut)
         if not size_known:
             entry.update(bytes=sent, duration_s=time.time() - started, cpu_s=time.thread_time() - cpu)
