@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +20,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from naia_backfill.dev.services.process import free_port, spawn_group, stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 300.0  # `dagster dev` takes about a minute on the 2-core development machines
@@ -58,45 +58,6 @@ class DagsterDev:
     def log_tail(self, lines: int = 60) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _restore_signals() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - only zombies not yet reaped by init
-        return True
-    return True
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGINT to the group, then wait for the leader and the rest of the group (code servers, runs)."""
-    pgid = proc.pid
-    for sig, grace in ((signal.SIGINT, STOP_TIMEOUT), (signal.SIGTERM, 15.0), (signal.SIGKILL, 15.0)):
-        if not _group_alive(pgid):
-            break
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if proc.poll() is not None and not _group_alive(pgid):
-                break
-            time.sleep(0.5)
-    proc.wait(timeout=15)
 
 
 def _wait_ready(server: DagsterDev, proc: subprocess.Popen[bytes], assets: list[str]) -> None:
@@ -144,13 +105,9 @@ def dagster_dev(folder: Path, point_sets: Path, *, assets: list[str] | None = No
     env = {**os.environ, **server.env(), "DAGSTER_TELEMETRY_DISABLED": "1"}
     port = server.url.rsplit(":", 1)[1]
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", port]
-    with server.log.open("wb") as log:
-        proc = subprocess.Popen(
-            command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=_restore_signals,
-        )
+    proc = spawn_group(command, folder, env, server.log)
     try:
         _wait_ready(server, proc, assets or [])
         yield server
     finally:
-        _stop(proc)
+        stop_group(proc, STOP_TIMEOUT)

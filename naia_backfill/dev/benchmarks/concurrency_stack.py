@@ -10,11 +10,8 @@ to the group (then SIGTERM, then SIGKILL), waiting until the whole group is gone
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -29,6 +26,7 @@ import httpx
 import yaml
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from naia_backfill.dev.services.process import free_port, spawn_group, stop_group
 from naia_backfill.errors import NaiaError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -45,28 +43,6 @@ class StackError(NaiaError):
 
 class NotReady(Exception):
     """Raised by a readiness probe that should be tried again."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _default_signals() -> None:
-    # A shell that started us in the background may have set SIGINT to ignored; children inherit that.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -86,15 +62,7 @@ class Server:
             raise StackError(f"{self.name} exited with code {self.proc.returncode}\n{self.tail()}")
 
     def stop(self) -> None:
-        pgid = self.proc.pid
-        for sig, grace in ((signal.SIGINT, STOP_GRACE_S), (signal.SIGTERM, 15.0), (signal.SIGKILL, 15.0)):
-            if not _group_alive(pgid):
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, sig)
-            with contextlib.suppress(StackError):
-                wait_until(lambda: self.proc.poll() is not None and not _group_alive(pgid), grace, "")
-        self.proc.wait(timeout=15)
+        stop_group(self.proc, STOP_GRACE_S)
 
 
 def wait_until(probe: Callable[[], bool], timeout: float, what: str, *servers: Server) -> None:
@@ -118,10 +86,7 @@ def wait_until(probe: Callable[[], bool], timeout: float, what: str, *servers: S
 
 def start(name: str, argv: list[str], env: Mapping[str, str], folder: Path) -> Server:
     log = folder / f"{name}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, cwd=folder, env=dict(env), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_default_signals)
-    return Server(name, proc, log)
+    return Server(name, spawn_group(argv, folder, env, log), log)
 
 
 @contextmanager

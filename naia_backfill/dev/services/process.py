@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import psutil
@@ -148,3 +149,55 @@ def _with_tail(message: str, logs: Sequence[Path]) -> str:
     tail = log_tail(logs)
     names = ", ".join(str(p) for p in logs)
     return f"{message} (logs: {names})" + (f"\n{tail}" if tail else "")
+
+
+# Foreground process groups: servers a benchmark or a test starts for its own duration (dagster dev, a code
+# server, webserver and daemon), each the leader of its own group so that stopping it stops its children too.
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _default_signals() -> None:
+    # A shell that started us in the background may have set SIGINT to ignored; children inherit that.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def spawn_group(argv: Sequence[str], cwd: Path, env: Mapping[str, str], log_file: Path) -> subprocess.Popen[bytes]:
+    """Start ``argv`` as the leader of a new process group, its output in ``log_file``."""
+    with log_file.open("wb") as out:
+        return subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_default_signals)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of group ``pgid`` is left."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # only zombies not yet reaped
+        return True
+    return True
+
+
+def stop_group(proc: subprocess.Popen[bytes], first_grace: float) -> None:
+    """SIGINT to ``proc``'s group, then SIGTERM, then SIGKILL, each time until the leader and the rest of the
+    group (code servers, run workers) are gone."""
+    pgid = proc.pid
+    for sig, grace in ((signal.SIGINT, first_grace), (signal.SIGTERM, 15.0), (signal.SIGKILL, 15.0)):
+        if not group_alive(pgid):
+            break
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and (proc.poll() is None or group_alive(pgid)):
+            time.sleep(0.25)
+    proc.wait(timeout=15)

@@ -8,11 +8,7 @@ import socket
 import threading
 from typing import Self
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from naia_backfill.dev.services.process import free_port
 
 
 class TcpProxy:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +26,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
+
+from naia_backfill.dev.services.process import free_port, spawn_group, stop_group
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCKER = ROOT / "docker"
@@ -48,12 +48,6 @@ con.commit()
 con.close()
 json.dump(rows, sys.stdout, default=str)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -129,21 +123,6 @@ def compose_command(service: str, bin_dir: Path, replace: Mapping[str, str]) -> 
     return [str(bin_dir / command[0]), *(replace.get(arg, arg) for arg in command[1:])]
 
 
-def _restore_signals() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - only zombies not yet reaped
-        return True
-    return True
-
-
 @dataclass
 class Server:
     name: str
@@ -156,18 +135,7 @@ class Server:
 
     def stop(self) -> None:
         """SIGINT to the group, then wait for the leader and the rest of the group (run workers too)."""
-        pgid = self.proc.pid
-        for sig, grace in ((signal.SIGINT, STOP_TIMEOUT), (signal.SIGTERM, 15.0), (signal.SIGKILL, 15.0)):
-            if not _group_alive(pgid):
-                break
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and (self.proc.poll() is None or _group_alive(pgid)):
-                time.sleep(0.25)
-        self.proc.wait(timeout=15)
+        stop_group(self.proc, STOP_TIMEOUT)
 
 
 @dataclass
@@ -188,10 +156,7 @@ class Deployment:
 
     def start(self, name: str, command: list[str]) -> Server:
         log = self.folder / f"{name}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(command, cwd=self.folder, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_restore_signals)
-        server = Server(name, proc, log)
+        server = Server(name, spawn_group(command, self.folder, self.env, log), log)
         self.servers.append(server)
         return server
 
