@@ -72,6 +72,7 @@ def test_wait_ready_returns_once_the_probe_answers():
     answers = iter([False, False, True])
     elapsed = wait_ready("svc", lambda: next(answers), lambda _: True, time.monotonic(), 30, [])
     assert elapsed >= 0
+    assert next(answers, "asked until it answered") == "asked until it answered"  # no probe skipped or left over
 
 
 def test_a_server_that_exits_during_startup_is_reported_with_its_log(tmp_path: Path):
